@@ -1,0 +1,56 @@
+# Every target bootstraps .venv on a fresh machine (only Python 3.11+ needed) and reuses it after.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_NOTEBOOKS := notebooks
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
+
+.PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints
+
+help:
+	@echo "make lab          start JupyterLab on notebooks/ (127.0.0.1, token auth)"
+	@echo "make test         lint + unit tests + strict nbval on every notebook"
+	@echo "make regen        re-execute every notebook in place (refresh stored outputs)"
+	@echo "make test-servers run tests and notebooks (lax) on reachable PostgreSQL / MariaDB"
+	@echo "make bench        run the benchmarks (ratios to raw baselines)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/ormkit lab
+
+lint: $(STAMP)
+	$(BIN)/ruff check ormkit tests notebooks benchmarks
+	$(BIN)/ruff format --check ormkit tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(NBVAL_FLAGS) notebooks
+
+test: lint unit nbval
+	$(BIN)/python -m ormkit.regen --check
+
+regen: $(STAMP)
+	$(BIN)/python -m ormkit.regen
+
+test-servers: $(STAMP)
+	$(BIN)/python -m pytest -m servers
+	$(BIN)/python -m ormkit.regen --servers
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^ormkit' > constraints.txt
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

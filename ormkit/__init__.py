@@ -1,0 +1,82 @@
+"""ormkit: a Jupyter teaching kit for SQLAlchemy's asyncio ORM.
+
+Example:
+    >>> from ormkit import reset, add_user, get_user_posts
+    >>> await reset()
+    >>> await add_user("Ada", 36)
+    User(id=14, name='Ada', age=36)
+"""
+
+from .config import ConfigError, default_url, display_url, resolve_url
+from .crud import (
+    add_many_users,
+    add_post,
+    add_user,
+    count_users,
+    delete_user,
+    get_user,
+    get_user_by_name,
+    get_user_posts,
+    get_user_with_posts,
+    list_users,
+    update_user_age,
+    update_user_name,
+)
+from .db import (
+    DatabaseLocationError,
+    async_session,
+    create_all_tables,
+    drop_all_tables,
+    engine,
+    make_engine,
+    make_sessionmaker,
+    reset,
+    seed,
+    use_database,
+)
+from .frames import read_frame, to_frame
+from .models import Base, Post, User
+from .results import result_methods
+from .sql import SQLLog, show_sql
+from .validation import InvalidTypeError, ValidationError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Base",
+    "ConfigError",
+    "DatabaseLocationError",
+    "InvalidTypeError",
+    "Post",
+    "SQLLog",
+    "User",
+    "ValidationError",
+    "add_many_users",
+    "add_post",
+    "add_user",
+    "async_session",
+    "count_users",
+    "create_all_tables",
+    "default_url",
+    "delete_user",
+    "display_url",
+    "drop_all_tables",
+    "engine",
+    "get_user",
+    "get_user_by_name",
+    "get_user_posts",
+    "get_user_with_posts",
+    "list_users",
+    "make_engine",
+    "make_sessionmaker",
+    "read_frame",
+    "reset",
+    "resolve_url",
+    "result_methods",
+    "seed",
+    "show_sql",
+    "to_frame",
+    "update_user_age",
+    "update_user_name",
+    "use_database",
+]

@@ -1,0 +1,161 @@
+"""Resolve the database URL: argument > ``ORMKIT_DATABASE_URL`` > the embedded SQLite default.
+
+Nothing here connects to a database; it only decides *which* database and checks that the URL
+is usable, so a typo fails early with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+ENV_VAR = "ORMKIT_DATABASE_URL"
+DATA_DIR_ENV_VAR = "ORMKIT_DATA_DIR"
+DEFAULT_FILENAME = "ormkit.db"
+
+# driver name -> (module to import, extra that installs it)
+_ASYNC_DRIVERS = {
+    "aiosqlite": ("aiosqlite", None),
+    "asyncpg": ("asyncpg", "postgresql"),
+    "psycopg": ("psycopg", "postgresql"),
+    "asyncmy": ("asyncmy", "mysql"),
+    "aiomysql": ("aiomysql", "mysql"),
+}
+# dialect -> the async URL prefix to suggest when a sync driver (or none) is given
+_SUGGESTED = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mariadb+asyncmy",
+}
+
+
+class ConfigError(ValueError):
+    """A database URL that cannot be used, with a message that says how to fix it."""
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """Return the folder that holds the default SQLite file.
+
+    ``ORMKIT_DATA_DIR`` wins. In a source checkout (the kit cloned from git) it is the checkout's
+    git-ignored ``data/`` folder, so every clone (and so every JupyterHub user with their own
+    clone) has its own database. An installed copy uses the per-user data folder
+    (``$XDG_DATA_HOME/ormkit`` or ``~/.local/share/ormkit``), never a shared site-packages.
+    """
+    override = os.environ.get(DATA_DIR_ENV_VAR)
+    if override:
+        return Path(override).expanduser().resolve()
+    root = _package_root()
+    if (root / "pyproject.toml").is_file():
+        return root / "data"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "ormkit"
+
+
+def default_url() -> URL:
+    """Return the embedded default: a SQLite file in :func:`default_data_dir`, via aiosqlite."""
+    return URL.create("sqlite+aiosqlite", database=str(default_data_dir() / DEFAULT_FILENAME))
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """Return the URL to use: ``url`` if given, else ``$ORMKIT_DATABASE_URL``, else the default.
+
+    Raises :class:`ConfigError` for a malformed URL, an unknown dialect, a synchronous driver
+    or an async driver that is not installed.
+
+    Example:
+        >>> resolve_url("sqlite+aiosqlite://").drivername
+        'sqlite+aiosqlite'
+    """
+    if url is None:
+        url = os.environ.get(ENV_VAR) or None
+        source = f"${ENV_VAR}" if url else None
+    else:
+        source = "the url argument"
+    if url is None:
+        return default_url()
+    return check_url(url, source=source)
+
+
+def check_url(url: str | URL, *, source: str = "the url") -> URL:
+    """Parse ``url`` and check that it names an installed asyncio driver."""
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"{source} is empty; give a URL such as 'sqlite+aiosqlite:///kit.db'")
+        try:
+            parsed = make_url(url.strip())
+        except ArgumentError as exc:
+            raise ConfigError(
+                f"{source} is not a database URL ({exc}); expected the form "
+                "'dialect+driver://user:password@host:port/database', "
+                "e.g. 'sqlite+aiosqlite:///kit.db' or "
+                "'postgresql+asyncpg://postgres@127.0.0.1:5432/test'"
+            ) from None
+    shown = display_url(parsed)
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name() if "+" in parsed.drivername else None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        known = ", ".join(sorted(_SUGGESTED.values()))
+        raise ConfigError(
+            f"{source} {shown!r} names an unknown database dialect or driver "
+            f"{parsed.drivername!r}; use one of: {known}"
+        ) from None
+    if driver not in _ASYNC_DRIVERS:
+        suggestion = _SUGGESTED.get(backend, "sqlite+aiosqlite")
+        raise ConfigError(
+            f"{source} {shown!r} uses {'no driver' if driver is None else repr(driver)}, "
+            f"which is not an asyncio driver; ormkit needs one, e.g. "
+            f"{suggestion!r} ({suggestion}://...)"
+        )
+    module, extra = _ASYNC_DRIVERS[driver]
+    if importlib.util.find_spec(module) is None:
+        hint = f"pip install 'ormkit[{extra}]'" if extra else f"pip install {module}"
+        raise ConfigError(
+            f"{source} {shown!r} needs the {module!r} package, which is not installed; "
+            f"run: {hint}"
+        )
+    return parsed
+
+
+def display_url(url: str | URL) -> str:
+    """Render ``url`` for display with its password replaced by ``***``.
+
+    Example:
+        >>> display_url("postgresql+asyncpg://kit:s3cret@db/test")
+        'postgresql+asyncpg://kit:***@db/test'
+    """
+    if not isinstance(url, URL):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<malformed URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """Return the file of a SQLite URL, or ``None`` for an in-memory database."""
+    if not is_sqlite(url):
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return None
+    if url.query.get("mode") == "memory":
+        return None
+    return Path(database.removeprefix("file:")).expanduser()

@@ -1,0 +1,200 @@
+"""CRUD coroutines with the cheat sheet's names and call forms, plus what the lessons need.
+
+Every coroutine takes an optional keyword ``session=``. Without it, it opens its own session from
+``async_session`` and commits. With it, it works inside the caller's transaction and does *not*
+commit: the caller decides (``async with async_session.begin() as session: ...``).
+
+Input is validated before anything reaches the database (:mod:`ormkit.validation`); a bad value
+raises a ``ValueError`` subclass that names the field and the value, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from . import db
+from .models import Post, User
+from .validation import (
+    ValidationError,
+    check_age,
+    check_id,
+    check_name,
+    check_title,
+    check_user_rows,
+)
+
+
+@asynccontextmanager
+async def _use(session: AsyncSession | None, *, write: bool) -> AsyncIterator[AsyncSession]:
+    """Yield the caller's session untouched, or a new one committed (if writing) and closed."""
+    if session is not None:
+        yield session
+        return
+    async with db.async_session() as own:
+        yield own
+        if write:
+            await own.commit()
+
+
+async def add_user(name: str, age: int, *, session: AsyncSession | None = None) -> User:
+    """Insert one user and return it with its new ``id``.
+
+    Example:
+        >>> user = await add_user("Ada", 36)
+        >>> user.id
+        14
+    """
+    user = User(name=name, age=age)  # @validates checks name and age here
+    async with _use(session, write=True) as s:
+        s.add(user)
+        await s.flush()  # assigns user.id, also when the caller commits later
+    return user
+
+
+async def add_many_users(
+    users: Iterable[tuple[str, int]], *, session: AsyncSession | None = None
+) -> int:
+    """Insert many ``(name, age)`` pairs in one transaction; return how many were added.
+
+    Every row is validated first, so a bad row anywhere rejects the whole batch and nothing is
+    written. The rows go to the database as one executemany of plain tuples, not as ORM objects:
+    building 100k ``User`` objects costs far more than storing them (see ``benchmarks/``).
+
+    Example:
+        >>> await add_many_users([("Ada", 36), ("Linus", 28)])
+        2
+    """
+    rows = check_user_rows(users)
+    if not rows:
+        return 0
+    async with _use(session, write=True) as s:
+        conn = await s.connection()
+        if conn.dialect.name == "sqlite":
+            # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing is
+            # the bulk of the cost at this size, and SQLite needs none of it for str and int.
+            await conn.exec_driver_sql("INSERT INTO users (name, age) VALUES (?, ?)", rows)
+        else:
+            await conn.execute(insert(User), [{"name": n, "age": a} for n, a in rows])
+    return len(rows)
+
+
+async def get_user(user_id: int, *, session: AsyncSession | None = None) -> User | None:
+    """Return the user with ``user_id``, or ``None``."""
+    check_id(user_id)
+    async with _use(session, write=False) as s:
+        return await s.get(User, user_id)
+
+
+async def get_user_by_name(name: str, *, session: AsyncSession | None = None) -> User | None:
+    """Return the first user (lowest id) called exactly ``name``, or ``None``."""
+    check_name(name)
+    async with _use(session, write=False) as s:
+        result = await s.execute(select(User).where(User.name == name).order_by(User.id).limit(1))
+        return result.scalar_one_or_none()
+
+
+async def get_user_with_posts(
+    user_id: int, *, session: AsyncSession | None = None
+) -> User | None:
+    """Return the user with ``user.posts`` already loaded (``selectinload``), or ``None``."""
+    check_id(user_id)
+    async with _use(session, write=False) as s:
+        stmt = select(User).where(User.id == user_id).options(selectinload(User.posts))
+        return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def list_users(
+    *, limit: int | None = None, offset: int = 0, session: AsyncSession | None = None
+) -> Sequence[User]:
+    """Return users ordered by ``id`` (optionally one page of them)."""
+    stmt = select(User).order_by(User.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    async with _use(session, write=False) as s:
+        return (await s.execute(stmt)).scalars().all()
+
+
+async def count_users(*, session: AsyncSession | None = None) -> int:
+    """Return the number of users."""
+    async with _use(session, write=False) as s:
+        return (await s.execute(select(func.count()).select_from(User))).scalar_one()
+
+
+async def update_user_name(
+    user_id: int, new_name: str, *, session: AsyncSession | None = None
+) -> User | None:
+    """Rename a user; return the updated user, or ``None`` if there is no such id.
+
+    Example:
+        >>> (await update_user_name(1, "Alicia")).name
+        'Alicia'
+    """
+    check_id(user_id)
+    check_name(new_name, "new_name")
+    async with _use(session, write=True) as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            return None
+        user.name = new_name
+        await s.flush()
+    return user
+
+
+async def update_user_age(
+    user_id: int, new_age: int, *, session: AsyncSession | None = None
+) -> User | None:
+    """Change a user's age; return the updated user, or ``None`` if there is no such id."""
+    check_id(user_id)
+    check_age(new_age, "new_age")
+    async with _use(session, write=True) as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            return None
+        user.age = new_age
+        await s.flush()
+    return user
+
+
+async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> bool:
+    """Delete a user and (by ``ON DELETE CASCADE``) their posts; ``False`` if no such id.
+
+    Example:
+        >>> await delete_user(6)
+        True
+        >>> await delete_user(6)
+        False
+    """
+    check_id(user_id)
+    async with _use(session, write=True) as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            return False
+        await s.delete(user)
+        await s.flush()
+    return True
+
+
+async def add_post(user_id: int, title: str, *, session: AsyncSession | None = None) -> Post:
+    """Add a post by ``user_id``; an unknown ``user_id`` raises instead of leaving an orphan."""
+    check_id(user_id)
+    check_title(title)
+    async with _use(session, write=True) as s:
+        if await s.get(User, user_id) is None:
+            raise ValidationError("user_id", user_id, "does not match any user")
+        post = Post(user_id=user_id, title=title)
+        s.add(post)
+        await s.flush()
+    return post
+
+
+async def get_user_posts(user_id: int, *, session: AsyncSession | None = None) -> Sequence[Post]:
+    """Return the user's posts ordered by ``id`` (empty for a user without posts or no user)."""
+    check_id(user_id)
+    async with _use(session, write=False) as s:
+        stmt = select(Post).where(Post.user_id == user_id).order_by(Post.id)
+        return (await s.execute(stmt)).scalars().all()

@@ -1,0 +1,111 @@
+"""The kit's models: a ``User`` has many ``Post``s.
+
+Rules live in two places on purpose: ``@validates`` gives a clear Python message as soon as an
+attribute is set, and CHECK / FOREIGN KEY constraints make the database itself refuse bad rows
+written by any other route (raw SQL, Core ``insert()``, another program).
+
+Deleting a user deletes their posts (``ON DELETE CASCADE`` in the schema, mirrored by the ORM's
+``cascade="all, delete-orphan"``), so a post never outlives its author.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from .validation import (
+    AGE_MAX,
+    AGE_MIN,
+    NAME_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    check_age,
+    check_id,
+    check_name,
+    check_title,
+)
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    """Declarative base; ``AsyncAttrs`` adds ``obj.awaitable_attrs.<relationship>``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the mapped columns as a plain dict (what a DataFrame row or JSON wants)."""
+        return {attr.key: getattr(self, attr.key) for attr in self.__mapper__.column_attrs}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{key}={value!r}" for key, value in self.to_dict().items())
+        return f"{type(self).__name__}({fields})"
+
+
+def _length_checks(column: str, max_length: int, table: str) -> tuple[CheckConstraint, ...]:
+    # SQLite ignores VARCHAR(n), so the length limit is a CHECK there; MySQL's LENGTH() counts
+    # bytes, so the other dialects use CHAR_LENGTH(), which counts characters like Python's len().
+    name = f"ck_{table}_{column}_length"
+    return (
+        CheckConstraint(
+            f"length({column}) BETWEEN 1 AND {max_length}", name=name
+        ).ddl_if(dialect="sqlite"),
+        CheckConstraint(
+            f"char_length({column}) BETWEEN 1 AND {max_length}", name=name
+        ).ddl_if(callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"),
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        *_length_checks("name", NAME_MAX_LENGTH, "users"),
+        CheckConstraint(f"age BETWEEN {AGE_MIN} AND {AGE_MAX}", name="ck_users_age_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
+    age: Mapped[int]
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="user",
+        cascade="all, delete-orphan",
+        passive_deletes=True,  # let ON DELETE CASCADE remove unloaded posts in one statement
+        order_by="Post.id",
+    )
+
+    @validates("name")
+    def _validate_name(self, key: str, value: Any) -> str:
+        return check_name(value)
+
+    @validates("age")
+    def _validate_age(self, key: str, value: Any) -> int:
+        return check_age(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"id", "name", "age"}``, the cheat sheet's shape.
+
+        Example:
+            >>> User(id=1, name="Ada", age=36).to_dict()
+            {'id': 1, 'name': 'Ada', 'age': 36}
+        """
+        return {"id": self.id, "name": self.name, "age": self.age}
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = _length_checks("title", TITLE_MAX_LENGTH, "posts")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user: Mapped[User] = relationship(back_populates="posts")
+
+    @validates("title")
+    def _validate_title(self, key: str, value: Any) -> str:
+        return check_title(value)
+
+    @validates("user_id")
+    def _validate_user_id(self, key: str, value: Any) -> int:
+        return check_id(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"id", "title", "user_id"}``."""
+        return {"id": self.id, "title": self.title, "user_id": self.user_id}
