@@ -1,0 +1,73 @@
+"""Small helpers the lessons use: show an expected error, print the versions in use.
+
+``expect_error`` is how a lesson demonstrates a failure: the cell prints the exception's type and
+message, and the cell *fails* if the exception does not happen, so a stored output can never
+show an error that the current library no longer raises.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class Caught:
+    """The exception an :func:`expect_error` block caught (``exc``), once the block has ended."""
+
+    exc: BaseException | None = None
+
+
+def error_text(exc: BaseException, *, background: bool = False) -> str:
+    """``"TypeName: message"``; SQLAlchemy's "Background on this error" link dropped by default."""
+    message = str(exc)
+    if not background:
+        message = message.split("\n(Background on this error at:")[0]
+        message = message.split(" (Background on this error at:")[0]
+    return f"{type(exc).__name__}: {message.strip()}"
+
+
+@contextmanager
+def expect_error(
+    *types: type[BaseException], match: str | None = None, show: bool = True
+) -> Iterator[Caught]:
+    """Assert that the block raises one of ``types``; print its type and message.
+
+    Raises ``AssertionError`` if the block finishes without raising, or if ``match`` is given and
+    is not part of the message. Any other exception propagates unchanged.
+
+    Example:
+        >>> with expect_error(ValueError, match="age"):
+        ...     await add_user("Bob", -5)
+        ValidationError: age must be between 0 and 150, got -5
+    """
+    expected = types or (Exception,)
+    caught = Caught()
+    names = " or ".join(t.__name__ for t in expected)
+    try:
+        yield caught
+    except expected as exc:
+        caught.exc = exc
+        if match is not None and match not in str(exc):
+            raise AssertionError(
+                f"expected {names} mentioning {match!r}, got {error_text(exc)}"
+            ) from exc
+        if show:
+            print(error_text(exc))
+        return
+    raise AssertionError(f"expected {names}, but the block ran without raising it")
+
+
+def versions() -> str:
+    """One line with the versions a lesson's outputs depend on."""
+    import pandas
+    import sqlalchemy
+
+    from . import __version__
+
+    return (
+        f"Python {platform.python_version()} · SQLAlchemy {sqlalchemy.__version__} · "
+        f"pandas {pandas.__version__} · ormkit {__version__}"
+    )
