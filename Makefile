@@ -42,8 +42,15 @@ test: lint unit nbval
 regen: $(STAMP)
 	$(BIN)/python -m ormkit.notebooks
 
+# Server tests, then every notebook under nbval-lax on each reachable server (PostgreSQL,
+# MariaDB/MySQL), each in a database of its own that is dropped afterwards. Unreachable servers are
+# skipped, unless ORMKIT_REQUIRE_BACKENDS names them (see tests/backends.py).
 test-servers: $(STAMP)
-	$(BIN)/python -m pytest -m servers
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m servers
+	$(MAKE) nbval-servers
+
+nbval-servers: $(STAMP)
+	$(BIN)/python tests/backends.py notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -21,9 +21,9 @@ DEFAULT_FILENAME = "ormkit.db"
 _ASYNC_DRIVERS = {
     "aiosqlite": ("aiosqlite", None),
     "asyncpg": ("asyncpg", "postgresql"),
-    "psycopg": ("psycopg", "postgresql"),
+    "psycopg": ("psycopg", None),  # the extras install asyncpg / asyncmy, not these two
     "asyncmy": ("asyncmy", "mysql"),
-    "aiomysql": ("aiomysql", "mysql"),
+    "aiomysql": ("aiomysql", None),
 }
 # dialect -> the async URL prefix to suggest when a sync driver (or none) is given
 _SUGGESTED = {
@@ -45,20 +45,28 @@ def _package_root() -> Path:
 def default_data_dir() -> Path:
     """Return the folder that holds the default SQLite file.
 
-    ``ORMKIT_DATA_DIR`` wins. In a source checkout (the kit cloned from git) it is the checkout's
-    git-ignored ``data/`` folder, so every clone (and so every JupyterHub user with their own
-    clone) has its own database. An installed copy uses the per-user data folder
-    (``$XDG_DATA_HOME/ormkit`` or ``~/.local/share/ormkit``), never a shared site-packages.
+    ``ORMKIT_DATA_DIR`` wins. In a source checkout (the kit cloned from git) that belongs to the
+    current user it is the checkout's git-ignored ``data/`` folder, so every clone (and so every
+    JupyterHub user with their own clone) has its own database. An installed copy, or a checkout
+    shared by several users (owned by someone else), uses the per-user data folder
+    (``$XDG_DATA_HOME/ormkit`` or ``~/.local/share/ormkit``): two users never share a file.
     """
     override = os.environ.get(DATA_DIR_ENV_VAR)
     if override:
         return Path(override).expanduser().resolve()
     root = _package_root()
-    if (root / "pyproject.toml").is_file():
+    if (root / "pyproject.toml").is_file() and _owned_by_me(root):
         return root / "data"
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
     return base / "ormkit"
+
+
+def _owned_by_me(path: Path) -> bool:
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows: no shared-checkout hubs to worry about
+        return True
+    return path.stat().st_uid == getuid()
 
 
 def default_url() -> URL:
@@ -95,7 +103,7 @@ def check_url(url: str | URL, *, source: str = "the url") -> URL:
             raise ConfigError(f"{source} is empty; give a URL such as 'sqlite+aiosqlite:///kit.db'")
         try:
             parsed = make_url(url.strip())
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
             raise ConfigError(
                 f"{source} is not a database URL ({exc}); expected the form "
                 "'dialect+driver://user:password@host:port/database', "
@@ -124,8 +132,7 @@ def check_url(url: str | URL, *, source: str = "the url") -> URL:
     if importlib.util.find_spec(module) is None:
         hint = f"pip install 'ormkit[{extra}]'" if extra else f"pip install {module}"
         raise ConfigError(
-            f"{source} {shown!r} needs the {module!r} package, which is not installed; "
-            f"run: {hint}"
+            f"{source} {shown!r} needs the {module!r} package, which is not installed; run: {hint}"
         )
     return parsed
 
@@ -140,7 +147,7 @@ def display_url(url: str | URL) -> str:
     if not isinstance(url, URL):
         try:
             url = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             return "<malformed URL>"
     return url.render_as_string(hide_password=True)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -92,15 +92,14 @@ async def get_user(user_id: int, *, session: AsyncSession | None = None) -> User
 
 async def get_user_by_name(name: str, *, session: AsyncSession | None = None) -> User | None:
     """Return the first user (lowest id) called exactly ``name``, or ``None``."""
-    check_name(name)
+    if not isinstance(name, str):
+        check_name(name)  # raises: a name must be a string
     async with _use(session, write=False) as s:
         result = await s.execute(select(User).where(User.name == name).order_by(User.id).limit(1))
         return result.scalar_one_or_none()
 
 
-async def get_user_with_posts(
-    user_id: int, *, session: AsyncSession | None = None
-) -> User | None:
+async def get_user_with_posts(user_id: int, *, session: AsyncSession | None = None) -> User | None:
     """Return the user with ``user.posts`` already loaded (``selectinload``), or ``None``."""
     check_id(user_id)
     async with _use(session, write=False) as s:
@@ -171,12 +170,10 @@ async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> b
     """
     check_id(user_id)
     async with _use(session, write=True) as s:
-        user = await s.get(User, user_id)
-        if user is None:
-            return False
-        await s.delete(user)
-        await s.flush()
-    return True
+        # One DELETE, not "load, then session.delete()": the database decides atomically whether
+        # the row existed, so two concurrent deletes of one id cannot both report True.
+        result = await s.execute(delete(User).where(User.id == user_id))
+    return result.rowcount == 1
 
 
 async def add_post(user_id: int, title: str, *, session: AsyncSession | None = None) -> Post:

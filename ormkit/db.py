@@ -1,4 +1,4 @@
-"""Engines, sessions and the schema: ``engine``, ``async_session``, ``create_all_tables()``, ``reset()``.
+"""Engines, sessions, the schema and per-dialect setup: ``engine``, ``async_session``, ``reset()``.
 
 The module-level ``engine`` and ``async_session`` are the cheat sheet's names, built for the
 configured URL (see :mod:`ormkit.config`). Creating an engine never connects; the first
@@ -8,19 +8,21 @@ configured URL (see :mod:`ormkit.config`). Creating an engine never connects; th
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, exc, insert, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from . import sample_data
 from .config import default_url, display_url, resolve_url, sqlite_file
@@ -50,7 +52,14 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
     if backend == "sqlite":
         path = sqlite_file(resolved)
         if path is None:
-            kwargs.setdefault("poolclass", StaticPool)
+            # An in-memory database lives in its one connection. StaticPool would hand that
+            # connection to every session at once, and one session's ROLLBACK (a read closing, the
+            # pool's reset-on-return) silently undoes another's uncommitted INSERTs: 500
+            # concurrent add_user() calls "succeeded" and stored 10 rows. A pool of exactly one
+            # connection makes sessions take turns instead.
+            kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
         else:
             kwargs.setdefault("connect_args", {}).setdefault(
                 "timeout", SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -58,16 +67,89 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(resolved, **kwargs)
         _setup_sqlite(engine, path, create_folder=resolved == default_url())
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        _server_defaults(backend, resolved, kwargs)
         engine = create_async_engine(resolved, **kwargs)
+        _setup_server(engine)
     return engine
+
+
+# Every per-dialect difference in how ormkit sets up a connection lives below, in one place:
+# SQLite pragmas (_setup_sqlite); server pool settings (_server_defaults); MySQL/MariaDB session
+# settings and the error normalization shared by the servers (_setup_server).
+
+SERVER_POOL_SIZE = 10
+SERVER_MAX_OVERFLOW = 10
+# Hundreds of coroutines may wait for one of the pool's connections; they queue, not fail.
+SERVER_POOL_TIMEOUT = 300
+# MySQL/MariaDB: refuse overlong strings, bad numbers and zero dates instead of storing a truncated
+# or zeroed value with a warning (the behaviour of a non-strict sql_mode).
+MYSQL_SQL_MODE = "TRADITIONAL"
+# PostgreSQL and the kit agree on READ COMMITTED; MySQL/MariaDB default to REPEATABLE READ, whose
+# gap locks make concurrent writers wait on (and deadlock over) rows they never touch.
+MYSQL_ISOLATION_LEVEL = "READ COMMITTED"
+# reset() drops tables; a session left open elsewhere holds a lock that would block it forever.
+SERVER_DDL_LOCK_TIMEOUT_S = 15
+
+# Errors that mean "the database refused this row": SQLite reports every one of them as an
+# IntegrityError (its length limits are CHECK constraints); the servers use other classes for
+# some, which ormkit maps to IntegrityError so a bad row fails the same way on every backend.
+_PG_REFUSED_ROW = {
+    "23514": "check constraint",  # check_violation (PostgreSQL already says IntegrityError)
+    "22001": "string too long",  # string_data_right_truncation: value too long for varchar(n)
+}
+_MYSQL_REFUSED_ROW = {
+    4025: "check constraint",  # MariaDB: CONSTRAINT `...` failed
+    3819: "check constraint",  # MySQL 8: Check constraint '...' is violated
+    1406: "string too long",  # Data too long for column
+}
+
+
+def _server_defaults(backend: str, url: URL, kwargs: dict[str, Any]) -> None:
+    # pool_pre_ping: a server restarted mid-lesson costs one reconnect, not a dead kernel.
+    kwargs.setdefault("pool_pre_ping", True)
+    if kwargs.get("poolclass") is None:
+        kwargs.setdefault("pool_size", SERVER_POOL_SIZE)
+        kwargs.setdefault("max_overflow", SERVER_MAX_OVERFLOW)
+        kwargs.setdefault("pool_timeout", SERVER_POOL_TIMEOUT)
+    if backend in ("mysql", "mariadb"):
+        kwargs.setdefault("isolation_level", MYSQL_ISOLATION_LEVEL)
+        if "charset" not in url.query:
+            # utf8mb4 stores any Unicode (MySQL's "utf8" stops at three bytes: no emoji).
+            kwargs.setdefault("connect_args", {}).setdefault("charset", "utf8mb4")
+
+
+def _setup_server(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+    name = engine.dialect.name
+
+    if name in ("mysql", "mariadb"):
+
+        @event.listens_for(sync_engine, "connect")
+        def _set_session(dbapi_connection, connection_record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET SESSION sql_mode = '{MYSQL_SQL_MODE}'")
+            cursor.close()
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _normalize_refused_row(context):
+        original = context.original_exception
+        if isinstance(context.sqlalchemy_exception, exc.IntegrityError):
+            return None
+        if name == "postgresql":
+            refused = getattr(original, "sqlstate", None) in _PG_REFUSED_ROW
+        else:
+            args = getattr(original, "args", ())
+            refused = bool(args) and args[0] in _MYSQL_REFUSED_ROW
+        if not refused or context.statement is None:
+            return None
+        return exc.IntegrityError(context.statement, context.parameters, original)
 
 
 def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "do_connect")
-    def _check_location(dialect, conn_rec, cargs, cparams):  # noqa: ANN001
+    def _check_location(dialect, conn_rec, cargs, cparams):
         if path is None:
             return
         folder = path.parent
@@ -82,20 +164,19 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
                 )
 
     @event.listens_for(sync_engine, "connect")
-    def _set_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
+    def _set_pragmas(dbapi_connection, connection_record):
         # SQLite ignores FOREIGN KEY constraints unless each connection turns them on.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if path is not None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            try:
+            # A read-only file keeps its journal mode; that must not stop it from being read.
+            with contextlib.suppress(Exception):
                 cursor.execute("PRAGMA journal_mode=WAL")
-            except Exception:  # noqa: BLE001 - a read-only file keeps its journal mode
-                pass
         cursor.close()
 
     @event.listens_for(sync_engine, "handle_error")
-    def _explain_file_errors(context):  # noqa: ANN001
+    def _explain_file_errors(context):
         original = context.original_exception
         if path is None or not isinstance(original, sqlite3.OperationalError):
             return None
@@ -148,9 +229,22 @@ async def create_all_tables(engine: AsyncEngine | None = None) -> None:
 
 
 async def drop_all_tables(engine: AsyncEngine | None = None) -> None:
-    """Drop the kit's tables (only those; other tables in the database are left alone)."""
+    """Drop the kit's tables (only those; other tables in the database are left alone).
+
+    On a server, a session left open elsewhere (a transaction never committed or closed) holds a
+    lock that ``DROP TABLE`` waits for; after a few seconds this raises instead of hanging.
+    """
     async with _engine(engine).begin() as conn:
+        await _limit_lock_wait(conn)
         await conn.run_sync(Base.metadata.drop_all)
+
+
+async def _limit_lock_wait(conn: AsyncConnection) -> None:
+    name = conn.dialect.name
+    if name == "postgresql":
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{SERVER_DDL_LOCK_TIMEOUT_S}s'"))
+    elif name in ("mysql", "mariadb"):
+        await conn.execute(text(f"SET SESSION lock_wait_timeout = {SERVER_DDL_LOCK_TIMEOUT_S}"))
 
 
 async def seed(engine: AsyncEngine | None = None) -> None:

@@ -70,9 +70,7 @@ def _series(values: Sequence[Any], is_int: bool | None) -> Any:
     if is_int is None:  # type unknown: integers with gaps still become Int64, not floats
         non_null = [v for v in values if v is not None]
         has_null = len(non_null) != len(values)
-        is_int = bool(non_null) and has_null and all(
-            type(v) is int for v in non_null
-        )
+        is_int = bool(non_null) and has_null and all(type(v) is int for v in non_null)
         if not is_int:
             return list(values)
     if is_int and any(v is None for v in values):
@@ -83,7 +81,8 @@ def _series(values: Sequence[Any], is_int: bool | None) -> Any:
 def _fix_integer_dtypes(df: pd.DataFrame, integer: Sequence[bool]) -> pd.DataFrame:
     for name, is_int in zip(df.columns, integer, strict=True):
         if is_int and df[name].dtype.kind != "i":
-            df[name] = df[name].astype("Int64")
+            # NULLs need the nullable Int64; an empty column has none and stays plain int64.
+            df[name] = df[name].astype("Int64" if df[name].isna().any() else "int64")
     return df
 
 
@@ -143,8 +142,10 @@ async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
         df = pd.DataFrame.from_records(records, columns=names, coerce_float=False)
         return _fix_integer_dtypes(df, integer)
     rows = result.all()
-    columns = list(zip(*rows)) if rows else [[] for _ in names]
-    typed = [True if i else (None if t is None else False) for i, t in zip(integer, types)]
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    typed = [
+        True if i else (None if t is None else False) for i, t in zip(integer, types, strict=True)
+    ]
     return _frame_from_columns(names, columns, typed)
 
 
@@ -173,14 +174,18 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
     keys: list[str] | None = None
     if isinstance(data, Result):
         keys = list(data.keys())
+        # An ORM result knows its statement: an empty select(User) still has id, name, age.
+        described = _entity_columns(getattr(getattr(data, "context", None), "query", None))
         data = data.all()
+        if described is not None:
+            keys = described[0]
     items = list(data)
     if not items:
         return pd.DataFrame(columns=keys or [])
     first = items[0]
     if isinstance(first, Row):
         keys = list(first._fields)
-        columns = list(zip(*items))
+        columns = list(zip(*items, strict=True))
         names: list[str] = []
         expanded: list[Sequence[Any]] = []
         entities = [c for c in columns if _is_mapped(c[0])]
@@ -189,8 +194,9 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
                 attrs = _mapped_columns(column[0])
                 for attr in attrs:
                     names.append(attr if len(entities) == 1 and len(keys) == 1 else f"{key}.{attr}")
-                    expanded.append([getattr(obj, attr) if obj is not None else None
-                                     for obj in column])
+                    expanded.append(
+                        [getattr(obj, attr) if obj is not None else None for obj in column]
+                    )
             else:
                 names.append(key)
                 expanded.append(column)

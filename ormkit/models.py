@@ -45,13 +45,23 @@ def _length_checks(column: str, max_length: int, table: str) -> tuple[CheckConst
     # bytes, so the other dialects use CHAR_LENGTH(), which counts characters like Python's len().
     name = f"ck_{table}_{column}_length"
     return (
-        CheckConstraint(
-            f"length({column}) BETWEEN 1 AND {max_length}", name=name
-        ).ddl_if(dialect="sqlite"),
-        CheckConstraint(
-            f"char_length({column}) BETWEEN 1 AND {max_length}", name=name
-        ).ddl_if(callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"),
+        CheckConstraint(f"length({column}) BETWEEN 1 AND {max_length}", name=name).ddl_if(
+            dialect="sqlite"
+        ),
+        CheckConstraint(f"char_length({column}) BETWEEN 1 AND {max_length}", name=name).ddl_if(
+            callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"
+        ),
     )
+
+
+# MySQL/MariaDB compare and sort text by the table's collation, and the usual default
+# (utf8mb4_general_ci) is case-insensitive: name == 'alice' would find 'Alice'. A binary collation
+# makes =, LIKE and ORDER BY case-sensitive and ordered by code point, as on SQLite and PostgreSQL.
+_MYSQL_TABLE_OPTIONS = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
+}
 
 
 class User(Base):
@@ -59,6 +69,7 @@ class User(Base):
     __table_args__ = (
         *_length_checks("name", NAME_MAX_LENGTH, "users"),
         CheckConstraint(f"age BETWEEN {AGE_MIN} AND {AGE_MAX}", name="ck_users_age_range"),
+        _MYSQL_TABLE_OPTIONS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,7 +102,7 @@ class User(Base):
 
 class Post(Base):
     __tablename__ = "posts"
-    __table_args__ = _length_checks("title", TITLE_MAX_LENGTH, "posts")
+    __table_args__ = (*_length_checks("title", TITLE_MAX_LENGTH, "posts"), _MYSQL_TABLE_OPTIONS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))

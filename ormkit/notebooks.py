@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "python3"
 CELL_TIMEOUT = 300
+STRICT_WARNINGS = "error::DeprecationWarning"
 
 
 def discover(root: Path | None = None, *, solutions: bool = True) -> list[Path]:
@@ -36,6 +38,9 @@ class Outcome:
     path: Path
     seconds: float
     error: str | None = None
+    cell: int | None = None  # index (in nb.cells) of the cell that failed
+    source: str | None = None  # that cell's source
+    exception: str | None = None  # "ExceptionName: message" of the failure
 
     @property
     def ok(self) -> bool:
@@ -74,21 +79,45 @@ def execute(
 
     nb = nbformat.read(path, as_version=4)
     env = {"ORMKIT_DATABASE_URL": database_url} if database_url else {}
+    # No deprecated API in any lesson: the kernel inherits this, as under nbval (conftest.py).
+    warnings = os.environ.get("PYTHONWARNINGS", "")
+    if STRICT_WARNINGS not in warnings.split(","):
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, STRICT_WARNINGS]))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(path.parent)}}
     )
     started = time.perf_counter()
     error = None
+    failed: dict = {}
     with _environ(env):
         try:
             client.execute()
         except CellExecutionError as exc:
             error = _summarize(str(exc))
+            failed = _failed_cell(nb, exc)
     seconds = time.perf_counter() - started
     if write and error is None:
         _normalize(nb)
         nbformat.write(nb, path)
-    return Outcome(path, seconds, error)
+    return Outcome(path, seconds, error, **failed)
+
+
+def _failed_cell(nb, exc) -> dict:
+    """Locate the cell whose error output stopped the run (nbclient stores it on the cell)."""
+    # The last error output: earlier ones belong to cells tagged raises-exception.
+    for index, cell in reversed(list(enumerate(nb.cells))):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                evalue = str(output.get("evalue", "")).split("\n")[0]
+                return {
+                    "cell": index,
+                    "source": cell.source,
+                    "exception": f"{output.get('ename')}: {evalue}",
+                }
+    ename = getattr(exc, "ename", None)
+    return {"exception": f"{ename}: {getattr(exc, 'evalue', '')}"} if ename else {}
 
 
 def _summarize(message: str) -> str:
@@ -96,11 +125,31 @@ def _summarize(message: str) -> str:
     return "\n".join(lines[-12:])
 
 
-def _normalize(nb) -> None:  # noqa: ANN001
+def _normalize(nb) -> None:
     # Execution timestamps change on every run; keep diffs to what a reader sees.
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = _coalesce_streams(cell.outputs)
     nb.metadata.pop("widgets", None)
+
+
+def _coalesce_streams(outputs: list) -> list:
+    # The kernel flushes stdout on a timer, so one cell's prints may arrive as one stream output
+    # or several depending on machine load; merge neighbours (as nbval does when comparing).
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.get("output_type") == "stream"
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,13 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.paths or discover()
     failed = 0
-    for path in paths:
-        outcome = execute(path, write=True)
-        status = "ok" if outcome.ok else "FAILED"
-        print(f"{status:6} {outcome.seconds:6.1f}s  {path}")
-        if not outcome.ok:
-            failed += 1
-            print(outcome.error, file=sys.stderr)
+    # Regenerate against a private database: never the learner's data/ folder, and never one that
+    # another run is resetting at the same moment.
+    with tempfile.TemporaryDirectory(prefix="ormkit-regen-") as data_dir:
+        env = {} if os.environ.get("ORMKIT_DATABASE_URL") else {"ORMKIT_DATA_DIR": data_dir}
+        with _environ(env):
+            for path in paths:
+                outcome = execute(path, write=True)
+                status = "ok" if outcome.ok else "FAILED"
+                print(f"{status:6} {outcome.seconds:6.1f}s  {path}")
+                if not outcome.ok:
+                    failed += 1
+                    print(outcome.error, file=sys.stderr)
     return 1 if failed else 0
 
 

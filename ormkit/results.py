@@ -59,7 +59,7 @@ def outcome(fn: Callable[[Result[Any]], Any], result: Result[Any]) -> str:
     """Call ``fn(result)`` and describe what it returned, or what it raised."""
     try:
         return describe_value(fn(result))
-    except Exception as exc:  # noqa: BLE001 - the exception *is* the answer we report
+    except Exception as exc:  # the exception *is* the answer we report
         return describe_error(exc)
 
 

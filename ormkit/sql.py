@@ -42,7 +42,11 @@ class SQLLog:
 
 def format_params(parameters: Any, executemany: bool) -> str:
     """Render parameters as Python literals; an executemany shows its size and first rows."""
-    if executemany:
+    # An "insertmanyvalues" batch is flagged executemany but carries one flat parameter tuple.
+    flat = isinstance(parameters, (list, tuple)) and not any(
+        isinstance(p, (list, tuple, dict)) for p in parameters
+    )
+    if executemany and not flat:
         rows = list(parameters)
         shown = ", ".join(repr(_plain(p)) for p in rows[:_MANY_SHOWN])
         more = f", ... {len(rows) - _MANY_SHOWN} more" if len(rows) > _MANY_SHOWN else ""
@@ -91,20 +95,20 @@ def show_sql(
         if echo:
             print(line, file=file if file is not None else sys.stdout)
 
-    def before_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def before_execute(conn, cursor, statement, parameters, context, executemany):
         log.statements.append(statement)
         log.parameters.append(parameters)
         out(_tidy(statement))
         if params and parameters:
             out(f"-- params: {format_params(parameters, executemany)}")
 
-    def on_begin(conn):  # noqa: ANN001
+    def on_begin(conn):
         out("BEGIN (implicit)")
 
-    def on_commit(conn):  # noqa: ANN001
+    def on_commit(conn):
         out("COMMIT")
 
-    def on_rollback(conn):  # noqa: ANN001
+    def on_rollback(conn):
         out("ROLLBACK")
 
     listeners: list[tuple[str, Any]] = [("before_cursor_execute", before_execute)]
@@ -121,4 +125,3 @@ def show_sql(
     finally:
         for name, fn in listeners:
             event.remove(target, name, fn)
-

@@ -7,7 +7,9 @@ show an error that the current library no longer raises.
 
 from __future__ import annotations
 
+import gc
 import platform
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,9 +33,15 @@ def error_text(exc: BaseException, *, background: bool = False) -> str:
 
 @contextmanager
 def expect_error(
-    *types: type[BaseException], match: str | None = None, show: bool = True
+    *types: type[BaseException],
+    match: str | None = None,
+    show: bool = True,
+    lines: int | None = None,
 ) -> Iterator[Caught]:
     """Assert that the block raises one of ``types``; print its type and message.
+
+    ``lines=1`` prints only the message's first line (for messages whose later lines hold
+    something that changes between runs, such as an address in SQLAlchemy's ``[parameters: ...]``).
 
     Raises ``AssertionError`` if the block finishes without raising, or if ``match`` is given and
     is not part of the message. Any other exception propagates unchanged.
@@ -55,9 +63,39 @@ def expect_error(
                 f"expected {names} mentioning {match!r}, got {error_text(exc)}"
             ) from exc
         if show:
-            print(error_text(exc))
+            text = error_text(exc)
+            print(text if lines is None else "\n".join(text.splitlines()[:lines]))
         return
     raise AssertionError(f"expected {names}, but the block ran without raising it")
+
+
+@contextmanager
+def never_awaited() -> Iterator[list[str]]:
+    """Collect the "coroutine ... was never awaited" warnings of the block, now, into a list.
+
+    Python warns about a coroutine that was never awaited when it is garbage-collected, which can
+    be cells later. This runs the collector as the block ends and records those warnings (others
+    are re-issued), so a lesson shows them where they were caused.
+
+    Example:
+        >>> with never_awaited() as leftovers:
+        ...     n = count_users()  # forgot await
+        ...     del n
+        >>> leftovers
+        ["coroutine 'count_users' was never awaited"]
+    """
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            yield found
+        finally:
+            gc.collect()
+    for w in seen:
+        if issubclass(w.category, RuntimeWarning) and "was never awaited" in str(w.message):
+            found.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def versions() -> str:

@@ -84,27 +84,40 @@ def check_user_rows(rows: Any) -> list[tuple[str, int]]:
         raise InvalidTypeError(
             "users", rows, f"must be a list of (name, age) pairs, not {_type_name(rows)}"
         )
+    rows = list(rows)
+    if _all_plain_and_valid(rows):
+        return rows
     checked: list[tuple[str, int]] = []
     append = checked.append
-    max_len = NAME_MAX_LENGTH
     for index, row in enumerate(rows):
-        # Fast path for the common, valid row; anything unusual goes through the full checks.
+        try:
+            if isinstance(row, (str, bytes)):  # "Bo" would unpack into name "B", age "o"
+                raise TypeError
+            name, age = row
+        except (TypeError, ValueError):
+            raise InvalidTypeError(f"users[{index}]", row, "must be a (name, age) pair") from None
+        append((check_name(name, f"users[{index}].name"), check_age(age, f"users[{index}].age")))
+    return checked
+
+
+def _all_plain_and_valid(rows: list[Any]) -> bool:
+    """True if every row is a ``(str, int)`` tuple passing the checks: one tight loop, no copies.
+
+    This is the common case of a big batch, and its cost is part of ``add_many_users``'s (see
+    ``benchmarks/bench_insert.py``). On the first row that is not plainly valid it returns
+    ``False`` and :func:`check_user_rows` runs the full checks, which name the bad row.
+    """
+    max_len = NAME_MAX_LENGTH
+    for row in rows:
         if type(row) is tuple and len(row) == 2:
             name, age = row
             if (
                 type(name) is str
                 and type(age) is int
-                and 0 < len(name) <= max_len
                 and AGE_MIN <= age <= AGE_MAX
+                and 0 < len(name) <= max_len
                 and not name.isspace()
             ):
-                append(row)
                 continue
-        try:
-            name, age = row
-        except (TypeError, ValueError):
-            raise InvalidTypeError(
-                f"users[{index}]", row, "must be a (name, age) pair"
-            ) from None
-        append((check_name(name, f"users[{index}].name"), check_age(age, f"users[{index}].age")))
-    return checked
+        return False
+    return True

@@ -7,15 +7,24 @@ after the test run (see ``tests/backends.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import backends
 import pytest
+from backends import SERVERS, UNREACHABLE, ServerDatabases
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ormkit import db
 
 SQLITE_BACKENDS = ["sqlite-file", "sqlite-memory"]
+SERVER_BACKENDS = list(SERVERS)  # "postgresql", "mysql"
+# Server params carry the "servers" marker: `pytest -m servers` runs only them, `-m "not servers"`
+# only SQLite.
+BACKENDS = [
+    *SQLITE_BACKENDS,
+    *(pytest.param(name, marks=pytest.mark.servers) for name in SERVER_BACKENDS),
+]
 
 
 def sqlite_url(kind: str, tmp_path: Path) -> str:
@@ -38,9 +47,62 @@ async def _swap_out(old: AsyncEngine, new: AsyncEngine) -> None:
     db.async_session.configure(bind=old)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    # Report every "server not reachable" skip at one location, so `-ra` folds them into one line
+    # per server ("SKIPPED [170] ...") instead of one line per test.
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2]
+        if UNREACHABLE in reason:
+            report.longrepr = (backends.__file__, 1, reason)
+    return report
+
+
+@pytest.fixture(scope="session")
+def server_databases() -> Iterator[ServerDatabases]:
+    """This run's own database on each server, created on first use and dropped at the end."""
+    databases = ServerDatabases()
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+def backend_url_for(kind: str, tmp_path: Path, server_databases: ServerDatabases) -> str:
+    if kind in SQLITE_BACKENDS:
+        return sqlite_url(kind, tmp_path)
+    return server_databases.url(kind)  # skips (or fails, if required) when unreachable
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(
+    request: pytest.FixtureRequest, tmp_path: Path, server_databases: ServerDatabases
+) -> str:
+    """The URL of every backend in turn: SQLite file, SQLite memory, PostgreSQL, MariaDB/MySQL."""
+    return backend_url_for(request.param, tmp_path, server_databases)
+
+
+@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.servers) for n in SERVER_BACKENDS])
+def server_url(request: pytest.FixtureRequest, server_databases: ServerDatabases) -> str:
+    """The URL of each database server in turn (for tests about server-only behaviour)."""
+    return server_databases.url(request.param)
+
+
 @pytest.fixture(params=SQLITE_BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def sqlite_url_param(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return sqlite_url(request.param, tmp_path)
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url_param: str) -> AsyncIterator[AsyncEngine]:
+    """Like ``kit_db`` but SQLite only (file and memory): for tests about SQLite itself."""
+    old, new = await _swap_in(sqlite_url_param)
+    try:
+        await db.create_all_tables()
+        yield new
+    finally:
+        await _swap_out(old, new)
 
 
 @pytest.fixture

@@ -1,0 +1,119 @@
+"""Shared pieces of the lesson checkers: run the learner's answer, compare it with the truth.
+
+Checkers verify behaviour: they execute the learner's statement or coroutine against the kit's
+database (inside a transaction they roll back, so checking never changes the data) and compare
+what happened with what the checker computes itself. Messages say what differs, never the code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable, Select
+
+from .. import db
+from ..models import Base
+from . import Wrong
+
+
+@asynccontextmanager
+async def scratch_session() -> AsyncIterator[AsyncSession]:
+    """A session on the kit's database whose changes are always rolled back."""
+    async with db.async_session() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An ORM object reduced to its readable ``repr`` (class and column values), for comparing."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def plain(value: Any) -> Any:
+    """A comparable form of a result value: ORM objects become :class:`Entity`."""
+    if isinstance(value, Base):
+        return Entity(repr(value))
+    return value
+
+
+def show_row(row: tuple[Any, ...]) -> str:
+    """A row as the learner would print it; a one-column row as its only value."""
+    return repr(row[0]) if len(row) == 1 else repr(row)
+
+
+def plain_rows(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(plain(v) for v in row) for row in rows]
+
+
+def require_select(answer: Any) -> Select[Any]:
+    if not isinstance(answer, Select):
+        raise Wrong(f"expected a select(...) statement, got {describe(answer)}.")
+    return answer
+
+
+def require_statement(answer: Any, kind: str) -> Executable:
+    if not isinstance(answer, Executable):
+        raise Wrong(f"expected {kind} statement, got {describe(answer)}.")
+    return answer
+
+
+def require_coroutine_function(answer: Any, signature: str) -> None:
+    if not inspect.iscoroutinefunction(answer):
+        raise Wrong(
+            f"expected a coroutine function (async def {signature}: ...), got {describe(answer)}."
+        )
+
+
+def describe(value: Any) -> str:
+    """Name a value's type without a memory address."""
+    if value is None:
+        return "None"
+    if inspect.isclass(value):
+        return f"the class {value.__name__}"
+    if inspect.isfunction(value):
+        return f"the plain function {value.__name__}() (did you forget async?)"
+    if inspect.iscoroutine(value):
+        value.close()  # silence "coroutine was never awaited": it was the learner's slip
+        return "a coroutine object (call the function inside your code with await)"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
+
+
+def compare_rows(
+    got: Sequence[tuple[Any, ...]],
+    expected: Sequence[tuple[Any, ...]],
+    *,
+    ordered: bool = True,
+) -> None:
+    """Raise :class:`Wrong` describing how ``got`` differs from ``expected`` (rows of tuples)."""
+    if got and expected and len(got[0]) != len(expected[0]):
+        raise Wrong(
+            f"each row has {len(got[0])} column(s), expected {len(expected[0])}: "
+            "check what you select."
+        )
+    extra = [row for row in got if row not in expected]
+    if extra:
+        raise Wrong(
+            f"{len(extra)} row(s) should not be in the result, e.g. {show_row(extra[0])}: "
+            "check your filter."
+        )
+    if len(got) < len(expected):
+        raise Wrong(f"{len(got)} row(s), expected {len(expected)}: some rows are missing.")
+    if len(got) > len(expected):
+        raise Wrong(f"{len(got)} rows, expected {len(expected)}: some rows appear twice.")
+    if sorted(got, key=repr) != sorted(expected, key=repr):
+        raise Wrong("the rows are not the expected ones: check your filter and columns.")
+    if ordered and list(got) != list(expected):
+        raise Wrong("the right rows, but in the wrong order: check your order_by().")

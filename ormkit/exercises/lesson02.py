@@ -1,0 +1,97 @@
+"""Lesson 02 · Inserts: the exercises' checkers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from .. import db
+from ..models import User
+from ..sql import show_sql
+from . import Wrong, exercise
+from ._support import describe, require_coroutine_function, scratch_session
+
+TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
+
+
+async def _count(name: str) -> int:
+    async with db.async_session() as session:
+        stmt = select(func.count()).select_from(User).where(User.name == name)
+        return (await session.execute(stmt)).scalar_one()
+
+
+@exercise(
+    "02.1",
+    "get a new user's id without committing",
+    hint="session.add() only registers the object; one awaited session method sends the INSERT "
+    "inside the open transaction (and fills in the id) without ending it.",
+)
+async def _id_before_commit(answer: Any) -> None:
+    require_coroutine_function(answer, "new_user_id(session) -> int")
+    before = await _count("Oscar")
+    async with scratch_session() as session:
+        new_id = await answer(session)
+        if new_id is None:
+            raise Wrong("it returned None: the id is only filled in once the INSERT has run.")
+        if not isinstance(new_id, int) or isinstance(new_id, bool):
+            raise Wrong(f"it returned {describe(new_id)}, expected the new user's id (an int).")
+        user = await session.get(User, new_id)
+        if user is None or (user.name, user.age) != ("Oscar", 44):
+            raise Wrong("the id it returned is not the id of a new user Oscar, aged 44.")
+    if await _count("Oscar") != before:
+        async with db.async_session.begin() as session:  # undo the stray commit
+            await session.execute(delete(User).where(User.name == "Oscar", User.age == 44))
+        raise Wrong(
+            "Oscar was still there after the caller rolled back: your function "
+            "committed; leave that decision to the caller."
+        )
+
+
+@exercise(
+    "02.2",
+    "insert a team with one ORM bulk INSERT",
+    hint="session.execute() takes insert(User) and, as a second argument, a list of dicts with "
+    "one dict per row.",
+)
+async def _bulk_team(answer: Any) -> None:
+    require_coroutine_function(answer, "add_team(session)")
+    async with scratch_session() as session:
+        last_id = (await session.execute(select(func.max(User.id)))).scalar_one()
+        with show_sql(echo=False, transactions=False) as log:
+            await answer(session)
+        inserts = [s for s in log.statements if s.lstrip().upper().startswith("INSERT")]
+        stmt = select(User.name, User.age).where(User.id > last_id).order_by(User.id)
+        rows = (await session.execute(stmt)).all()
+    got = [tuple(row) for row in rows]
+    if sorted(got) != sorted(TEAM):
+        raise Wrong(
+            f"after your function the new users are {got}, expected the three of the "
+            "team (Pat 33, Quinn 29, Rae 41) and nobody else."
+        )
+    if len(inserts) != 1:
+        raise Wrong(
+            f"{len(inserts)} INSERT statements ran; the point is a single statement "
+            "for all the rows."
+        )
+
+
+@exercise(
+    "02.3",
+    "add several users at once and return them with their ids",
+    hint="session.add_all() takes a list of objects; the ids exist once the session has flushed.",
+)
+async def _add_all(answer: Any) -> None:
+    require_coroutine_function(answer, "add_pair(session) -> list[User]")
+    async with scratch_session() as session:
+        users = await answer(session)
+        if not isinstance(users, list | tuple) or not all(isinstance(u, User) for u in users):
+            raise Wrong(f"it returned {describe(users)}, expected a list of User objects.")
+        if sorted((u.name, u.age) for u in users) != [("Ann", 23), ("Ben", 52)]:
+            raise Wrong("expected two users, Ann (23) and Ben (52).")
+        if any(u.id is None for u in users):
+            raise Wrong("a user has no id yet: the INSERT has not been sent.")
+        for user in users:
+            found = await session.execute(select(User.id).where(User.id == user.id))
+            if found.scalar_one_or_none() is None:
+                raise Wrong(f"no row with id {user.id} exists in the database.")

@@ -1,0 +1,317 @@
+"""The ``ormkit`` command: arguments, errors, ``lab``'s argv, ``reset``, ``info``, ``check``.
+
+Most tests call :func:`ormkit.cli.main` in-process; ``check`` runs the installed console script
+in a subprocess, as an instructor would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ormkit import cli
+from ormkit.config import DATA_DIR_ENV_VAR, ENV_VAR
+from ormkit.notebooks import NOTEBOOK_DIR
+
+SUBCOMMANDS = ["lab", "check", "reset", "playground", "student", "info"]
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own default database folder and no $ORMKIT_DATABASE_URL."""
+    data = tmp_path / "data"
+    monkeypatch.setenv(DATA_DIR_ENV_VAR, str(data))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    return data
+
+
+def _sqlite(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _rows(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("command", [*SUBCOMMANDS, None])
+def test_every_subcommand_has_help(command: str | None, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"] if command else ["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: ormkit {command or ''}".rstrip())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["info", "--bogus"],
+        ["lab", "--port", "eighty"],
+        ["lab", "--port", "70000"],
+        ["check", "--timeout", "0"],
+        ["student"],
+        ["reset", "extra"],
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: ormkit" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["info", "reset", "check", "lab", "playground"])
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "is not a database URL"),
+        ("postgresql://kit:s3cret@db/test", "not an asyncio driver"),
+        ("nosuchdb+x://h/d", "unknown database dialect"),
+    ],
+)
+def test_bad_database_url_is_one_line_and_exit_2(
+    command: str, url: str, says: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main([command, "--database", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"ormkit {command}: error: --database ")
+    assert says in err
+    assert "s3cret" not in err
+
+
+def test_bad_environment_url_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "mysql://root@127.0.0.1/test")
+    assert cli.main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"${ENV_VAR}" in err
+
+
+# ---------------------------------------------------------------------------------------- lab
+
+
+def test_lab_command_binds_localhost_with_a_token() -> None:
+    token = cli.new_token()
+    cmd = cli.lab_command(port=8899, token=token, notebook_dir=Path("/x/notebooks"))
+    assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert "--ServerApp.ip=127.0.0.1" in cmd
+    assert "--ServerApp.port=8899" in cmd
+    assert "--ServerApp.port_retries=0" in cmd
+    assert "--ServerApp.root_dir=/x/notebooks" in cmd
+    assert f"--IdentityProvider.token={token}" in cmd
+    assert "--ServerApp.open_browser=False" in cmd
+    assert len(token) >= 32
+    assert cli.new_token() != token
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_lab_command_refuses_an_empty_token(token: str) -> None:
+    with pytest.raises(ValueError, match="non-empty token"):
+        cli.lab_command(port=8899, token=token)
+
+
+def test_lab_command_allows_root_only_when_asked_or_root() -> None:
+    assert "--allow-root" in cli.lab_command(port=1, token="t", allow_root=True)
+    assert "--allow-root" not in cli.lab_command(port=1, token="t", allow_root=False)
+    default = cli.lab_command(port=1, token="t")
+    assert ("--allow-root" in default) == (os.geteuid() == 0)
+
+
+@pytest.fixture
+def exec_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Capture ``ormkit lab``'s exec of JupyterLab instead of replacing the test process."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
+    return calls
+
+
+def test_lab_prints_the_url_with_its_token(
+    exec_calls: list[tuple], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    port = cli.free_port()
+    db = "postgresql+asyncpg://kit:s3cret@127.0.0.1:5432/test"
+    assert cli.main(["lab", "--port", str(port), "--database", db]) == 0
+    ((_path, argv, env),) = exec_calls
+    token = next(a.split("=", 1)[1] for a in argv if a.startswith("--IdentityProvider.token="))
+    out = capsys.readouterr().out
+    assert f"http://127.0.0.1:{port}/lab?token={token}" in out
+    assert "kit:***@" in out
+    assert "s3cret" not in out
+    assert env[ENV_VAR] == db  # the kernels get the real URL
+    assert "--ServerApp.open_browser=False" in argv  # no display: no browser
+    assert f"--ServerApp.root_dir={NOTEBOOK_DIR}" in argv
+
+
+def test_lab_refuses_a_busy_port(exec_calls: list[tuple], capsys: pytest.CaptureFixture) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["lab", "--port", str(port)]) == 1
+    assert exec_calls == []
+    assert f"port {port}" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------- reset
+
+
+def test_reset_default_database_needs_no_confirmation(
+    _own_data_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main(["reset"]) == 0
+    assert "13 users, 16 posts" in capsys.readouterr().out
+    assert _rows(_own_data_dir / "ormkit.db", "users") == 13
+
+
+def test_reset_other_database_without_tty_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 - closed by pytest
+    target = tmp_path / "precious.db"
+    with sqlite3.connect(target) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
+        conn.execute("INSERT INTO users VALUES (1, 'Keep', 1)")
+    assert cli.main(["reset", "--database", _sqlite(target)]) == 1
+    err = capsys.readouterr().err
+    assert "refusing" in err
+    assert "--yes" in err
+    assert _rows(target, "users") == 1
+    sys.stdin.close()
+
+
+@pytest.mark.parametrize(("answer", "code", "users"), [("n", 1, 1), ("", 1, 1), ("y", 0, 13)])
+def test_reset_other_database_asks_on_a_tty(
+    answer: str, code: int, users: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "other.db"
+    with sqlite3.connect(target) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
+        conn.execute("INSERT INTO users VALUES (1, 'Keep', 1)")
+    questions: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or answer)
+    assert cli.main(["reset", "--database", _sqlite(target)]) == code
+    assert len(questions) == 1
+    assert str(target) in questions[0]
+    assert _rows(target, "users") == users
+
+
+def test_reset_yes_skips_the_question(tmp_path: Path) -> None:
+    target = tmp_path / "other.db"
+    assert cli.main(["reset", "--yes", "--database", _sqlite(target)]) == 0
+    assert _rows(target, "posts") == 16
+
+
+# --------------------------------------------------------------------------------------- info
+
+
+def test_info_before_and_after_reset(_own_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "SQLAlchemy" in out
+    assert str(_own_data_dir / "ormkit.db") in out
+    assert "not created yet" in out
+    cli.main(["reset"])
+    capsys.readouterr()
+    assert cli.main(["info"]) == 0
+    assert "users 13, posts 16" in capsys.readouterr().out
+
+
+def test_info_with_empty_database_says_tables_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    target = tmp_path / "empty.db"
+    sqlite3.connect(target).close()
+    assert cli.main(["info", "--database", _sqlite(target)]) == 0
+    assert "tables not created yet" in capsys.readouterr().out
+
+
+def test_info_hides_the_password_and_reports_an_unreachable_server(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    url = f"postgresql+asyncpg://kit:s3cret@127.0.0.1:{cli.free_port()}/test"
+    assert cli.main(["info", "--database", url]) == 1
+    captured = capsys.readouterr()
+    assert "kit:***@127.0.0.1" in captured.out
+    assert "s3cret" not in captured.out + captured.err
+    assert captured.err.count("\n") == 1
+    assert "cannot use the database" in captured.err
+
+
+# -------------------------------------------------------------------------------------- check
+
+
+def _ormkit(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("ormkit")
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, timeout=300, env=env, **kwargs
+    )
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_check_reports_time_and_outcome_and_writes_nothing(tmp_path: Path) -> None:
+    lesson = NOTEBOOK_DIR / "00_start_here.ipynb"
+    good = _notebook(tmp_path / "01_good.ipynb", "from ormkit import reset\nawait reset()")
+    before = lesson.read_bytes(), good.read_bytes()
+    result = _ormkit("check", str(lesson), str(good), env={**os.environ})
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Checking 2 notebook(s) on a temporary SQLite file")
+    assert lines[1].split()[0] == "ok"
+    assert lines[1].split()[1].endswith("s")
+    assert lines[1].endswith("00_start_here.ipynb")
+    assert "2 passed, 0 failed" in lines[-1]
+    assert (lesson.read_bytes(), good.read_bytes()) == before
+    assert not (tmp_path / "data").exists()  # the learner's default database was not used
+
+
+@pytest.mark.slow
+def test_check_fails_with_the_failing_cell(tmp_path: Path) -> None:
+    bad = _notebook(tmp_path / "02_bad.ipynb", "x = 1", "total = x + 1\nraise KeyError('boom')")
+    result = _ormkit("check", str(bad))
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "0 passed, 1 failed" in result.stdout
+    assert "02_bad.ipynb, cell 2" in result.stderr
+    assert "    total = x + 1" in result.stderr
+    assert "=> KeyError: 'boom'" in result.stderr
+    assert json.loads(bad.read_text())["cells"][1]["outputs"] == []
+
+
+def test_check_missing_notebook_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["check", "nope.ipynb"]) == 2
+    assert "no such notebook" in capsys.readouterr().err
