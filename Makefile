@@ -37,7 +37,7 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope $(NBVAL_FLAGS) notebooks
 
 # nbval re-executes every notebook and compares each stored output: a stale output fails here.
-test: lint unit nbval
+test: lint unit nbval nbval-servers
 
 regen: $(STAMP)
 	$(BIN)/python -m ormkit.notebooks

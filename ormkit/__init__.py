@@ -37,7 +37,7 @@ from .db import (
 from .frames import read_frame, to_frame
 from .models import Base, Post, User
 from .results import result_methods
-from .sql import SQLLog, show_sql
+from .sql import SQLLog, query_plan, show_sql
 from .validation import InvalidTypeError, ValidationError
 
 __version__ = "0.1.0"
@@ -69,6 +69,7 @@ __all__ = [
     "list_users",
     "make_engine",
     "make_sessionmaker",
+    "query_plan",
     "read_frame",
     "reset",
     "resolve_url",

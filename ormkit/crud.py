@@ -135,13 +135,7 @@ async def update_user_name(
     """
     check_id(user_id)
     check_name(new_name, "new_name")
-    async with _use(session, write=True) as s:
-        user = await s.get(User, user_id)
-        if user is None:
-            return None
-        user.name = new_name
-        await s.flush()
-    return user
+    return await _change_user(user_id, session, name=new_name)
 
 
 async def update_user_age(
@@ -150,11 +144,18 @@ async def update_user_age(
     """Change a user's age; return the updated user, or ``None`` if there is no such id."""
     check_id(user_id)
     check_age(new_age, "new_age")
+    return await _change_user(user_id, session, age=new_age)
+
+
+async def _change_user(user_id: int, session: AsyncSession | None, **values: object) -> User | None:
+    # The cheat sheet's change-and-commit: load the object, set attributes, let the unit of work
+    # emit the UPDATE (only the changed columns) at flush.
     async with _use(session, write=True) as s:
         user = await s.get(User, user_id)
         if user is None:
             return None
-        user.age = new_age
+        for key, value in values.items():
+            setattr(user, key, value)
         await s.flush()
     return user
 

@@ -4,6 +4,9 @@
 ("[cached since 0.002s ago]"), so its output changes on every run. ``show_sql`` listens to the
 engine's events instead and prints only the statement, its parameters and the transaction
 boundaries, so a notebook's stored output compares verbatim.
+
+``await query_plan(stmt)`` asks the database how it would run a statement (``EXPLAIN``), in the
+dialect's own words, one line per step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from . import db
 
@@ -125,3 +129,44 @@ def show_sql(
     finally:
         for name, fn in listeners:
             event.remove(target, name, fn)
+
+
+async def query_plan(
+    stmt: Executable, engine: AsyncEngine | AsyncConnection | None = None
+) -> list[str]:
+    """Return the database's plan for ``stmt`` without running it: one line per step.
+
+    SQLite answers ``EXPLAIN QUERY PLAN`` (``SCAN users`` reads the whole table,
+    ``SEARCH users USING INDEX ...`` looks rows up); PostgreSQL ``EXPLAIN (COSTS OFF)``
+    (``Seq Scan on users`` / ``Index Scan using ...``); MySQL and MariaDB ``EXPLAIN``, shown as
+    ``table: type=..., key=..., extra``. The words differ; what a plan says depends on the
+    schema and, on a server, on the table's statistics: a planner may still scan a tiny table
+    that has an index, because reading it all is cheaper.
+
+    Example:
+        >>> await query_plan(select(User).where(User.age == 42))  # on SQLite
+        ['SCAN users']
+    """
+    if isinstance(engine, AsyncConnection):
+        return await _explain(engine, stmt)
+    async with (engine if engine is not None else db.engine).connect() as conn:
+        return await _explain(conn, stmt)
+
+
+async def _explain(conn: AsyncConnection, stmt: Executable) -> list[str]:
+    dialect = conn.dialect
+    # Render IN (...) lists as plain parameters, so the SQL and its parameters match one to one.
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = tuple(compiled.params[key] for key in compiled.positiontup or ())
+    if dialect.name == "sqlite":
+        result = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+        return [row.detail for row in result]
+    if dialect.name == "postgresql":
+        result = await conn.exec_driver_sql(f"EXPLAIN (COSTS OFF) {compiled}", params)
+        return [row[0] for row in result]
+    result = await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    return [
+        f"{row['table']}: type={row['type']}, key={row['key']}"
+        + (f", {row['Extra']}" if row["Extra"] else "")
+        for row in result.mappings()
+    ]

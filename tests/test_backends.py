@@ -244,9 +244,9 @@ async def test_servers_use_pool_pre_ping_and_survive_a_killed_connection(
     assert await count_users() == N_USERS  # the dead connection is replaced, no error
 
 
+@pytest.mark.servers
+@pytest.mark.parametrize("server_url", ["mysql"], indirect=True)  # sql_mode is MySQL/MariaDB only
 async def test_mysql_sql_mode_is_strict(server_db: AsyncEngine) -> None:
-    if server_db.dialect.name == "postgresql":
-        pytest.skip("sql_mode is MySQL/MariaDB only")
     async with server_db.connect() as conn:
         mode = (await conn.execute(text("SELECT @@SESSION.sql_mode"))).scalar_one()
         charset = (await conn.execute(text("SELECT @@character_set_client"))).scalar_one()

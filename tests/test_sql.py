@@ -1,7 +1,7 @@
 """``show_sql``: each statement, its parameters and the transaction boundaries, verbatim.
 
 Exact output is checked on SQLite (its ``?`` placeholders are part of the text); counting works on
-every backend.
+every backend. ``query_plan`` runs on every backend; its exact words are checked on SQLite.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ormkit import (
+    Post,
     SQLLog,
     User,
     add_many_users,
@@ -20,6 +21,7 @@ from ormkit import (
     async_session,
     count_users,
     get_user,
+    query_plan,
     reset,
     show_sql,
     update_user_name,
@@ -173,3 +175,25 @@ def test_format_params() -> None:
     assert format_params([(i,) for i in range(4)], executemany=True) == (
         "[4 rows: (0,), (1,), (2,), ... 1 more]"
     )
+
+
+async def test_query_plan_before_and_after_an_index(seeded: AsyncEngine) -> None:
+    by_age = select(User).where(User.age == 42).order_by(User.id)
+    before = await query_plan(by_age)
+    async with seeded.begin() as conn:
+        await conn.execute(text("CREATE INDEX ix_users_age ON users (age)"))
+    after = await query_plan(by_age)
+    for plan in (before, after):
+        assert plan, "a plan has at least one step"
+        assert all(isinstance(line, str) and line for line in plan)
+        assert "users" in " ".join(plan)
+    if seeded.dialect.name == "sqlite":  # the lesson's stored output; the same on every machine
+        assert before == ["SCAN users"]
+        assert after == ["SEARCH users USING INDEX ix_users_age (age=?)"]
+
+
+async def test_query_plan_does_not_run_the_statement(seeded: AsyncEngine) -> None:
+    async with seeded.connect() as conn:  # a connection works as well as an engine
+        plan = await query_plan(delete(Post).where(Post.user_id.in_([1, 2, 3])), conn)
+        assert plan
+        assert await conn.scalar(select(func.count()).select_from(Post)) == 16
