@@ -84,7 +84,13 @@ def execute(
     if STRICT_WARNINGS not in warnings.split(","):
         env["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, STRICT_WARNINGS]))
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        # Quiet the kernel's own startup warnings ("Kernel is running over TCP without
+        # encryption", once per notebook); its errors still reach stderr.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        timeout=timeout,
+        kernel_name=KERNEL,
+        resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
     error = None
@@ -95,6 +101,9 @@ def execute(
         except CellExecutionError as exc:
             error = _summarize(str(exc))
             failed = _failed_cell(nb, exc)
+        except (RuntimeError, TimeoutError) as exc:  # the kernel did not start or stopped answering
+            error = f"{type(exc).__name__}: {exc}"
+            failed = {"exception": error}
     seconds = time.perf_counter() - started
     if write and error is None:
         _normalize(nb)
