@@ -175,6 +175,15 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
                 cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
+    @event.listens_for(sync_engine, "savepoint")
+    def _begin_before_savepoint(conn, name):
+        # The sqlite3 driver only sends BEGIN before INSERT/UPDATE/DELETE. A SAVEPOINT outside a
+        # transaction *starts* one, and its RELEASE then commits for real: a later ROLLBACK of the
+        # outer session transaction could not undo it. Open the transaction first.
+        # (https://www.sqlite.org/lang_savepoint.html, "transaction nesting")
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+
     @event.listens_for(sync_engine, "handle_error")
     def _explain_file_errors(context):
         original = context.original_exception

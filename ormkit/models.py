@@ -41,16 +41,18 @@ class Base(AsyncAttrs, DeclarativeBase):
 
 
 def _length_checks(column: str, max_length: int, table: str) -> tuple[CheckConstraint, ...]:
-    # SQLite ignores VARCHAR(n), so the length limit is a CHECK there; MySQL's LENGTH() counts
+    # Not blank (TRIM, so "   " is refused as @validates refuses it) and at most max_length
+    # characters. SQLite ignores VARCHAR(n), so the limit is a CHECK there; MySQL's LENGTH() counts
     # bytes, so the other dialects use CHAR_LENGTH(), which counts characters like Python's len().
     name = f"ck_{table}_{column}_length"
     return (
-        CheckConstraint(f"length({column}) BETWEEN 1 AND {max_length}", name=name).ddl_if(
-            dialect="sqlite"
-        ),
-        CheckConstraint(f"char_length({column}) BETWEEN 1 AND {max_length}", name=name).ddl_if(
-            callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"
-        ),
+        CheckConstraint(
+            f"length(trim({column})) >= 1 AND length({column}) <= {max_length}", name=name
+        ).ddl_if(dialect="sqlite"),
+        CheckConstraint(
+            f"char_length(trim({column})) >= 1 AND char_length({column}) <= {max_length}",
+            name=name,
+        ).ddl_if(callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"),
     )
 
 

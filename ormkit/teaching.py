@@ -99,7 +99,10 @@ def never_awaited() -> Iterator[list[str]]:
 
 
 def versions() -> str:
-    """One line with the versions a lesson's outputs depend on."""
+    """One line with the versions a lesson's outputs depend on (SQLite's wording of query plans
+    and its RETURNING support depend on the SQLite library, not on Python)."""
+    import sqlite3
+
     import pandas
     import sqlalchemy
 
@@ -107,5 +110,5 @@ def versions() -> str:
 
     return (
         f"Python {platform.python_version()} · SQLAlchemy {sqlalchemy.__version__} · "
-        f"pandas {pandas.__version__} · ormkit {__version__}"
+        f"pandas {pandas.__version__} · SQLite {sqlite3.sqlite_version} · ormkit {__version__}"
     )
