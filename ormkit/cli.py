@@ -135,6 +135,16 @@ def lab_url(port: int, token: str, path: str = "lab") -> str:
     return f"http://{LAB_HOST}:{port}/{path}?token={token}"
 
 
+def write_token_config(token: str) -> Path:
+    """Write ``c.IdentityProvider.token = token`` to a new file only this user can read."""
+    folder = Path(tempfile.mkdtemp(prefix="ormkit-lab-"))  # created with mode 0700
+    path = folder / "ormkit_lab_token.py"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"c.IdentityProvider.token = {token!r}\n")
+    return path
+
+
 def lab_command(
     *,
     port: int,
@@ -146,10 +156,12 @@ def lab_command(
 ) -> list[str]:
     """Return the argv that starts JupyterLab on ``notebook_dir``: 127.0.0.1, token auth on.
 
-    The token is required and never empty, so authentication cannot be switched off from here;
-    it is given on the command line so that it beats any ``token = ''`` in a Jupyter config
-    file. ``port_retries=0`` makes a busy port an error instead of a silent move to another
-    port (the printed URL would be wrong). ``allow_root`` defaults to "running as root".
+    The token is required and never empty, so authentication cannot be switched off from here.
+    It goes into a private config file (mode 0600, in a fresh 0700 folder) passed with
+    ``--config``, not onto the command line, where any local user could read it with ``ps``;
+    that file is loaded after the user's own Jupyter config, so a ``token = ''`` there cannot
+    switch it off. ``port_retries=0`` makes a busy port an error instead of a silent move to
+    another port (the printed URL would be wrong). ``allow_root`` defaults to "running as root".
     """
     if not token or not token.strip():
         raise ValueError("JupyterLab needs a non-empty token; token authentication stays on")
@@ -158,11 +170,11 @@ def lab_command(
         sys.executable,
         "-m",
         "jupyterlab",
+        f"--config={write_token_config(token)}",
         f"--ServerApp.ip={LAB_HOST}",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
         "--ServerApp.open_browser=" + ("True" if open_browser else "False"),
     ]
     if allow_root if allow_root is not None else _is_root():
@@ -310,18 +322,41 @@ def _failure_report(outcome: Any) -> str:
     return "\n".join(lines)
 
 
+def _is_notebook(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception:  # NotJSONError, a missing "cells", bad encoding: all "not a notebook"
+        return False
+    return True
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .notebooks import discover, execute
 
     url = None
+    target = None
     if args.database:
-        url = _database(args.database).render_as_string(hide_password=False)
+        target = _database(args.database)
+        url = target.render_as_string(hide_password=False)
     elif os.environ.get(config.ENV_VAR):
-        _database(None)  # a bad $ORMKIT_DATABASE_URL is a one-line error, not 20 failures
+        target = _database(None)  # a bad $ORMKIT_DATABASE_URL is a one-line error, not 20 failures
     paths = [Path(p) for p in args.notebooks] or discover()
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise CommandError(f"no such notebook: {missing[0]}", code=2)
+    not_notebooks = [p for p in paths if not _is_notebook(p)]
+    if not_notebooks:
+        raise CommandError(f"not a Jupyter notebook: {not_notebooks[0]}", code=2)
+    if target is not None and _needs_confirmation(target):
+        # Every lesson starts with reset(): running them drops and reloads the kit's tables there.
+        _confirm(
+            f"Every lesson resets the tables users and posts in {config.display_url(target)}. "
+            "Continue?",
+            yes=args.yes,
+            what="run the lessons on that database",
+        )
     if not paths:
         raise CommandError(f"no notebooks found in {_notebook_dir()}")
     shown_db = (
@@ -454,6 +489,8 @@ def cmd_student(args: argparse.Namespace) -> int:
         written = write_student_copies(Path(args.out_dir), force=args.force)
     except StudentCopyError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write to {args.out_dir}: {exc.strerror or exc}") from None
     for item in written:
         print(
             f"  {_shown_path(item.path)}: {item.removed} solution cell(s) removed, "
@@ -569,6 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database(p, "database to run the notebooks against")
     p.add_argument(
         "--timeout", type=_positive_int, default=300, help="seconds per cell (default: 300)"
+    )
+    p.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask before running the lessons (each resets the tables) on a database "
+        "other than a scratch one",
     )
     p.set_defaults(func=cmd_check)
 

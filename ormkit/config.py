@@ -34,6 +34,9 @@ _SUGGESTED = {
 }
 
 
+_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword", "token"}
+
+
 class ConfigError(ValueError):
     """A database URL that cannot be used, with a message that says how to fix it."""
 
@@ -70,7 +73,12 @@ def _owned_by_me(path: Path) -> bool:
 
 
 def default_url() -> URL:
-    """Return the embedded default: a SQLite file in :func:`default_data_dir`, via aiosqlite."""
+    """Return the embedded default: a SQLite file in :func:`default_data_dir`, via aiosqlite.
+
+    Example:
+        >>> default_url().render_as_string()
+        'sqlite+aiosqlite:////home/me/ormkit/data/ormkit.db'
+    """
     return URL.create("sqlite+aiosqlite", database=str(default_data_dir() / DEFAULT_FILENAME))
 
 
@@ -99,7 +107,12 @@ def check_url(url: str | URL, *, source: str = "the url") -> URL:
     if isinstance(url, URL):
         parsed = url
     else:
-        if not isinstance(url, str) or not url.strip():
+        if not isinstance(url, str):
+            raise ConfigError(
+                f"{source} must be a string or a sqlalchemy URL, not {type(url).__name__}; "
+                "e.g. 'sqlite+aiosqlite:///kit.db'"
+            )
+        if not url.strip():
             raise ConfigError(f"{source} is empty; give a URL such as 'sqlite+aiosqlite:///kit.db'")
         try:
             parsed = make_url(url.strip())
@@ -149,7 +162,11 @@ def display_url(url: str | URL) -> str:
             url = make_url(url)
         except (ArgumentError, ValueError):
             return "<malformed URL>"
-    return url.render_as_string(hide_password=True)
+    # Drivers also take a password as a query parameter (?password=...): hide that too.
+    secret = {k: "***" for k in url.query if k.lower() in _SECRET_QUERY_KEYS}
+    if secret:
+        url = url.update_query_dict(secret)
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def is_sqlite(url: URL) -> bool:

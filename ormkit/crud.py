@@ -22,6 +22,7 @@ from .models import Post, User
 from .validation import (
     ValidationError,
     check_age,
+    check_count,
     check_id,
     check_name,
     check_title,
@@ -84,14 +85,26 @@ async def add_many_users(
 
 
 async def get_user(user_id: int, *, session: AsyncSession | None = None) -> User | None:
-    """Return the user with ``user_id``, or ``None``."""
-    check_id(user_id)
+    """Return the user with ``user_id``, or ``None``.
+
+    Example:
+        >>> await get_user(1)
+        User(id=1, name='Alice', age=30)
+        >>> await get_user(999) is None
+        True
+    """
+    user_id = check_id(user_id)
     async with _use(session, write=False) as s:
         return await s.get(User, user_id)
 
 
 async def get_user_by_name(name: str, *, session: AsyncSession | None = None) -> User | None:
-    """Return the first user (lowest id) called exactly ``name``, or ``None``."""
+    """Return the first user (lowest id) called exactly ``name``, or ``None``.
+
+    Example:
+        >>> await get_user_by_name("Bob")
+        User(id=2, name='Bob', age=25)
+    """
     if not isinstance(name, str):
         check_name(name)  # raises: a name must be a string
     async with _use(session, write=False) as s:
@@ -100,8 +113,14 @@ async def get_user_by_name(name: str, *, session: AsyncSession | None = None) ->
 
 
 async def get_user_with_posts(user_id: int, *, session: AsyncSession | None = None) -> User | None:
-    """Return the user with ``user.posts`` already loaded (``selectinload``), or ``None``."""
-    check_id(user_id)
+    """Return the user with ``user.posts`` already loaded (``selectinload``), or ``None``.
+
+    Example:
+        >>> user = await get_user_with_posts(2)
+        >>> [post.title for post in user.posts]  # no lazy load: already in memory
+        ['My first ORM query', 'Why expire_on_commit=False?']
+    """
+    user_id = check_id(user_id)
     async with _use(session, write=False) as s:
         stmt = select(User).where(User.id == user_id).options(selectinload(User.posts))
         return (await s.execute(stmt)).scalar_one_or_none()
@@ -110,16 +129,26 @@ async def get_user_with_posts(user_id: int, *, session: AsyncSession | None = No
 async def list_users(
     *, limit: int | None = None, offset: int = 0, session: AsyncSession | None = None
 ) -> Sequence[User]:
-    """Return users ordered by ``id`` (optionally one page of them)."""
-    stmt = select(User).order_by(User.id).offset(offset)
+    """Return users ordered by ``id`` (optionally one page of them).
+
+    Example:
+        >>> [user.name for user in await list_users(limit=3, offset=1)]
+        ['Bob', 'Carol', 'Dave']
+    """
+    stmt = select(User).order_by(User.id).offset(check_count(offset, "offset"))
     if limit is not None:
-        stmt = stmt.limit(limit)
+        stmt = stmt.limit(check_count(limit, "limit"))
     async with _use(session, write=False) as s:
         return (await s.execute(stmt)).scalars().all()
 
 
 async def count_users(*, session: AsyncSession | None = None) -> int:
-    """Return the number of users."""
+    """Return the number of users.
+
+    Example:
+        >>> await count_users()
+        13
+    """
     async with _use(session, write=False) as s:
         return (await s.execute(select(func.count()).select_from(User))).scalar_one()
 
@@ -133,7 +162,7 @@ async def update_user_name(
         >>> (await update_user_name(1, "Alicia")).name
         'Alicia'
     """
-    check_id(user_id)
+    user_id = check_id(user_id)
     check_name(new_name, "new_name")
     return await _change_user(user_id, session, name=new_name)
 
@@ -141,9 +170,14 @@ async def update_user_name(
 async def update_user_age(
     user_id: int, new_age: int, *, session: AsyncSession | None = None
 ) -> User | None:
-    """Change a user's age; return the updated user, or ``None`` if there is no such id."""
-    check_id(user_id)
-    check_age(new_age, "new_age")
+    """Change a user's age; return the updated user, or ``None`` if there is no such id.
+
+    Example:
+        >>> await update_user_age(2, 26)
+        User(id=2, name='Bob', age=26)
+    """
+    user_id = check_id(user_id)
+    new_age = check_age(new_age, "new_age")
     return await _change_user(user_id, session, age=new_age)
 
 
@@ -169,7 +203,7 @@ async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> b
         >>> await delete_user(6)
         False
     """
-    check_id(user_id)
+    user_id = check_id(user_id)
     async with _use(session, write=True) as s:
         # One DELETE, not "load, then session.delete()": the database decides atomically whether
         # the row existed, so two concurrent deletes of one id cannot both report True.
@@ -178,8 +212,13 @@ async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> b
 
 
 async def add_post(user_id: int, title: str, *, session: AsyncSession | None = None) -> Post:
-    """Add a post by ``user_id``; an unknown ``user_id`` raises instead of leaving an orphan."""
-    check_id(user_id)
+    """Add a post by ``user_id``; an unknown ``user_id`` raises instead of leaving an orphan.
+
+    Example:
+        >>> await add_post(6, "Frank's first post")
+        Post(id=17, title="Frank's first post", user_id=6)
+    """
+    user_id = check_id(user_id)
     check_title(title)
     async with _use(session, write=True) as s:
         if await s.get(User, user_id) is None:
@@ -191,8 +230,13 @@ async def add_post(user_id: int, title: str, *, session: AsyncSession | None = N
 
 
 async def get_user_posts(user_id: int, *, session: AsyncSession | None = None) -> Sequence[Post]:
-    """Return the user's posts ordered by ``id`` (empty for a user without posts or no user)."""
-    check_id(user_id)
+    """Return the user's posts ordered by ``id`` (empty for a user without posts or no user).
+
+    Example:
+        >>> [post.id for post in await get_user_posts(1)]
+        [1, 2, 3]
+    """
+    user_id = check_id(user_id)
     async with _use(session, write=False) as s:
         stmt = select(Post).where(Post.user_id == user_id).order_by(Post.id)
         return (await s.execute(stmt)).scalars().all()

@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from . import sample_data
-from .config import default_url, display_url, resolve_url, sqlite_file
+from .config import ConfigError, default_url, display_url, resolve_url, sqlite_file
 from .models import Base, Post, User
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MEMORY_POOL_TIMEOUT_S = 10
 
 
 class DatabaseLocationError(RuntimeError):
@@ -60,6 +61,9 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
             kwargs.setdefault("pool_size", 1)
             kwargs.setdefault("max_overflow", 0)
+            # A session held open while another wants the connection would wait forever for it;
+            # give up after a few seconds with an error that says so.
+            kwargs.setdefault("pool_timeout", MEMORY_POOL_TIMEOUT_S)
         else:
             kwargs.setdefault("connect_args", {}).setdefault(
                 "timeout", SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -209,6 +213,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     ``expire_on_commit=False`` keeps attribute values readable after ``commit()``; with the
     default ``True`` the next attribute access would need IO, which async code cannot do
     implicitly.
+
+    Example:
+        >>> Session = make_sessionmaker(make_engine("sqlite+aiosqlite://"))
+        >>> async with Session() as session:
+        ...     await session.execute(text("SELECT 1"))
     """
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -218,7 +227,28 @@ def describe(engine: AsyncEngine) -> str:
     return display_url(engine.url)
 
 
-engine: AsyncEngine = make_engine()
+class _UnusableEngine:
+    """Stands in for ``engine`` when ``$ORMKIT_DATABASE_URL`` is unusable.
+
+    Importing ormkit must not fail on a bad URL (the ``ormkit`` command could not even print
+    its one-line error, nor ``--help``); the first real use raises the :class:`ConfigError`
+    that explains the URL instead.
+    """
+
+    def __init__(self, error: ConfigError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConfigError(str(self._error))
+
+    def __repr__(self) -> str:
+        return f"<unusable engine: {self._error}>"
+
+
+try:
+    engine: AsyncEngine = make_engine()
+except ConfigError as _error:
+    engine = _UnusableEngine(_error)  # type: ignore[assignment]
 async_session: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
 
 
@@ -242,6 +272,10 @@ async def drop_all_tables(engine: AsyncEngine | None = None) -> None:
 
     On a server, a session left open elsewhere (a transaction never committed or closed) holds a
     lock that ``DROP TABLE`` waits for; after a few seconds this raises instead of hanging.
+
+    Example:
+        >>> await drop_all_tables()
+        >>> await create_all_tables()  # empty tables again
     """
     async with _engine(engine).begin() as conn:
         await _limit_lock_wait(conn)
@@ -257,7 +291,12 @@ async def _limit_lock_wait(conn: AsyncConnection) -> None:
 
 
 async def seed(engine: AsyncEngine | None = None) -> None:
-    """Insert :mod:`ormkit.sample_data` into empty tables."""
+    """Insert :mod:`ormkit.sample_data` into empty tables.
+
+    Example:
+        >>> await create_all_tables()
+        >>> await seed()  # what reset() does after dropping and creating the tables
+    """
     async with _engine(engine).begin() as conn:
         await conn.execute(insert(User), sample_data.user_dicts())
         await conn.execute(insert(Post), sample_data.post_dicts())
@@ -291,6 +330,12 @@ def use_database(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
     The kit's coroutines pick the new engine up at their next call. Names imported earlier with
     ``from ormkit import engine`` still refer to the old engine: import them again.
     The old engine is not disposed; ``await old.dispose()`` when done with it.
+
+    Example:
+        >>> old = ormkit.engine
+        >>> use_database("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+        >>> await reset()  # now on PostgreSQL
+        >>> await old.dispose()
     """
     global engine
     engine = make_engine(url, **kwargs)

@@ -14,10 +14,11 @@ string dtype (NULL -> ``NaN``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Integer, inspect, text
+from sqlalchemy import Integer, String, inspect, text
 from sqlalchemy.engine import CursorResult, Result, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -140,13 +141,29 @@ async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
         records = cursor.fetchall()
         result.close()
         df = pd.DataFrame.from_records(records, columns=names, coerce_float=False)
-        return _fix_integer_dtypes(df, integer)
+        return _tidy_dtypes(_fix_integer_dtypes(df, integer), types)
     rows = result.all()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
     typed = [
         True if i else (None if t is None else False) for i, t in zip(integer, types, strict=True)
     ]
-    return _frame_from_columns(names, columns, typed)
+    return _tidy_dtypes(_frame_from_columns(names, columns, typed), types)
+
+
+def _tidy_dtypes(df: pd.DataFrame, types: Sequence[Any] = ()) -> pd.DataFrame:
+    """Give every backend the same dtypes: Decimal -> float64, and typed empty columns."""
+    for position, name in enumerate(df.columns):
+        column = df.iloc[:, position]
+        if column.dtype == object:
+            sample = next((v for v in column if v is not None), None)
+            if isinstance(sample, Decimal):
+                # AVG() and NUMERIC come back as Decimal from PostgreSQL and MariaDB but as float
+                # from SQLite; float64 is what pandas computes with anyway.
+                df[name] = column.astype("float64")
+                continue
+        if df.empty and position < len(types) and isinstance(types[position], String):
+            df[name] = column.astype("str")  # what a non-empty text column gets
+    return df
 
 
 def _mapped_columns(obj: Any) -> list[str]:
@@ -188,10 +205,12 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
         columns = list(zip(*items, strict=True))
         names: list[str] = []
         expanded: list[Sequence[Any]] = []
-        entities = [c for c in columns if _is_mapped(c[0])]
-        for key, column in zip(keys, columns, strict=True):
-            if _is_mapped(column[0]):
-                attrs = _mapped_columns(column[0])
+        # An outer join's entity column may start with None: look at its first object.
+        samples = [next((v for v in column if v is not None), None) for column in columns]
+        entities = [sample for sample in samples if _is_mapped(sample)]
+        for key, column, sample in zip(keys, columns, samples, strict=True):
+            if _is_mapped(sample):
+                attrs = _mapped_columns(sample)
                 for attr in attrs:
                     names.append(attr if len(entities) == 1 and len(keys) == 1 else f"{key}.{attr}")
                     expanded.append(
@@ -200,7 +219,7 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
             else:
                 names.append(key)
                 expanded.append(column)
-        return _frame_from_columns(names, expanded, [None] * len(names))
+        return _tidy_dtypes(_frame_from_columns(names, expanded, [None] * len(names)))
     if _is_mapped(first):
         attrs = _mapped_columns(first)
         columns = [[getattr(obj, attr) for obj in items] for attr in attrs]
@@ -210,5 +229,5 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
     if isinstance(first, (dict, RowMapping)):
         keys = list(first.keys())
         columns = [[item.get(k) for item in items] for k in keys]
-        return _frame_from_columns(keys, columns, [None] * len(keys))
-    return _frame_from_columns(["value"], [items], [None])
+        return _tidy_dtypes(_frame_from_columns(keys, columns, [None] * len(keys)))
+    return _tidy_dtypes(_frame_from_columns(["value"], [items], [None]))

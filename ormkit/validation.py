@@ -7,12 +7,18 @@ and lets a batch be rejected before any row of it is written.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 NAME_MAX_LENGTH = 50
 TITLE_MAX_LENGTH = 200
 AGE_MIN = 0
 AGE_MAX = 150
+# Ids, LIMIT and OFFSET are bound as SQL INTEGER: 32-bit on PostgreSQL and MariaDB. Outside this
+# range each driver fails differently (an overflow, a DBAPIError, a silent no-match), so refuse
+# such values here, identically everywhere.
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
 
 
 class ValidationError(ValueError):
@@ -48,6 +54,15 @@ def check_text(field: str, value: Any, max_length: int) -> str:
         raise ValidationError(field, value, "must not be empty or blank")
     if len(value) > max_length:
         raise ValidationError(field, value, f"must be at most {max_length} characters")
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text, SQLite and MariaDB store it: refuse it everywhere.
+        raise ValidationError(field, value, "must not contain NUL characters ('\\x00')")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field, value, "must be valid Unicode text (it contains a lone surrogate)"
+        ) from None
     return value
 
 
@@ -59,20 +74,40 @@ def check_title(value: Any, field: str = "title") -> str:
     return check_text(field, value, TITLE_MAX_LENGTH)
 
 
+def _integer(value: Any, field: str, what: str) -> int:
+    # Any integral number (int, or numpy.int64 taken from a DataFrame) but not a bool, a float
+    # or a numeric string; returned as a plain int so drivers never see numpy types.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidTypeError(field, value, f"must be {what}, not {_type_name(value)}")
+    return int(value)
+
+
 def check_age(value: Any, field: str = "age") -> int:
-    """Return ``value`` if it is a whole number of years from 0 to 150 (a bool is not)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(field, value, f"must be an integer, not {_type_name(value)}")
-    if not AGE_MIN <= value <= AGE_MAX:
+    """Return ``value`` as an int if it is a whole number of years from 0 to 150 (a bool is not)."""
+    age = _integer(value, field, "an integer")
+    if not AGE_MIN <= age <= AGE_MAX:
         raise ValidationError(field, value, f"must be between {AGE_MIN} and {AGE_MAX}")
-    return value
+    return age
 
 
 def check_id(value: Any, field: str = "user_id") -> int:
-    """Return ``value`` if it is an integer id (a bool or a numeric string is not)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(field, value, f"must be an integer id, not {_type_name(value)}")
-    return value
+    """Return ``value`` as an int if it is an integer id (a bool or a numeric string is not).
+
+    An id that no row can have (0, -1) is fine: look-ups simply find nothing. One outside SQL's
+    INTEGER range is refused, since no backend can even compare with it.
+    """
+    id_ = _integer(value, field, "an integer id")
+    if not INT_MIN <= id_ <= INT_MAX:
+        raise ValidationError(field, value, f"must be between {INT_MIN} and {INT_MAX}")
+    return id_
+
+
+def check_count(value: Any, field: str) -> int:
+    """Return ``value`` as an int if it is a whole number from 0 to ``INT_MAX`` (LIMIT, OFFSET)."""
+    count = _integer(value, field, "a non-negative integer")
+    if not 0 <= count <= INT_MAX:
+        raise ValidationError(field, value, f"must be between 0 and {INT_MAX}")
+    return count
 
 
 def check_user_rows(rows: Any) -> list[tuple[str, int]]:
@@ -85,7 +120,7 @@ def check_user_rows(rows: Any) -> list[tuple[str, int]]:
             "users", rows, f"must be a list of (name, age) pairs, not {_type_name(rows)}"
         )
     rows = list(rows)
-    if _all_plain_and_valid(rows):
+    if _all_plain_and_valid(rows) and _all_storable(rows):
         return rows
     checked: list[tuple[str, int]] = []
     append = checked.append
@@ -98,6 +133,18 @@ def check_user_rows(rows: Any) -> list[tuple[str, int]]:
             raise InvalidTypeError(f"users[{index}]", row, "must be a (name, age) pair") from None
         append((check_name(name, f"users[{index}].name"), check_age(age, f"users[{index}].age")))
     return checked
+
+
+def _all_storable(rows: list[tuple[str, int]]) -> bool:
+    """True if no name holds a NUL or a lone surrogate: one join and one encode for the batch."""
+    joined = "\n".join([name for name, _ in rows])
+    if "\x00" in joined:
+        return False
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _all_plain_and_valid(rows: list[Any]) -> bool:

@@ -6,6 +6,7 @@ in a subprocess, as an instructor would.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -116,10 +117,25 @@ def test_lab_command_binds_localhost_with_a_token() -> None:
     assert "--ServerApp.port=8899" in cmd
     assert "--ServerApp.port_retries=0" in cmd
     assert "--ServerApp.root_dir=/x/notebooks" in cmd
-    assert f"--IdentityProvider.token={token}" in cmd
+    # The token is not on the command line (ps shows that to every local user)...
+    assert not any(token in arg for arg in cmd)
+    # ...but in a config file only this user can read.
+    config_file = _token_config(cmd)
+    assert f"c.IdentityProvider.token = {token!r}" in config_file.read_text()
+    assert config_file.stat().st_mode & 0o777 == 0o600
+    assert config_file.parent.stat().st_mode & 0o777 == 0o700
     assert "--ServerApp.open_browser=False" in cmd
     assert len(token) >= 32
     assert cli.new_token() != token
+
+
+def _token_config(argv: list[str]) -> Path:
+    return Path(next(a.split("=", 1)[1] for a in argv if a.startswith("--config=")))
+
+
+def _token_from(argv: list[str]) -> str:
+    text = _token_config(argv).read_text()
+    return text.split("=", 1)[1].strip().strip("'")
 
 
 @pytest.mark.parametrize("token", ["", "   "])
@@ -152,7 +168,7 @@ def test_lab_prints_the_url_with_its_token(
     db = "postgresql+asyncpg://kit:s3cret@127.0.0.1:5432/test"
     assert cli.main(["lab", "--port", str(port), "--database", db]) == 0
     ((_path, argv, env),) = exec_calls
-    token = next(a.split("=", 1)[1] for a in argv if a.startswith("--IdentityProvider.token="))
+    token = _token_from(argv)
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:{port}/lab?token={token}" in out
     assert "kit:***@" in out
@@ -315,3 +331,46 @@ def test_check_fails_with_the_failing_cell(tmp_path: Path) -> None:
 def test_check_missing_notebook_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["check", "nope.ipynb"]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_a_bad_env_url_is_one_line_even_for_the_installed_command(tmp_path: Path) -> None:
+    # A fresh process, as the console script runs: ormkit is imported before main() starts.
+    env = {**os.environ, ENV_VAR: "not a url", DATA_DIR_ENV_VAR: str(tmp_path)}
+    run = [sys.executable, "-c", "import sys; from ormkit.cli import main; sys.exit(main())"]
+    helped = subprocess.run([*run, "--help"], env=env, capture_output=True, text=True)
+    assert helped.returncode == 0 and "usage: ormkit" in helped.stdout
+    info = subprocess.run([*run, "info"], env=env, capture_output=True, text=True)
+    assert info.returncode == 2
+    assert "Traceback" not in info.stderr
+    assert info.stderr.strip().startswith("ormkit info: error:")
+
+
+def test_check_refuses_a_file_that_is_not_a_notebook(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bogus = tmp_path / "bogus.ipynb"
+    bogus.write_text("not json")
+    assert cli.main(["check", str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert "not a Jupyter notebook" in err and "Traceback" not in err
+
+
+def test_check_asks_before_resetting_a_real_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # Every lesson starts with reset(): on a server database that would drop its tables.
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to ask on
+    url = "postgresql+asyncpg://kit@127.0.0.1:1/test"
+    notebook = str(NOTEBOOK_DIR / "00_start_here.ipynb")
+    assert cli.main(["check", "--database", url, notebook]) == 1
+    assert "add --yes to confirm" in capsys.readouterr().err
+
+
+def test_student_reports_an_unwritable_folder_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["student", str(blocker / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ormkit student: error: cannot write to") and "Traceback" not in err

@@ -311,3 +311,35 @@ async def test_use_database_points_the_kit_elsewhere(tmp_path: Path) -> None:
         db_module.engine = old
         async_session.configure(bind=old)
         await new.dispose()
+
+
+def test_display_url_hides_a_password_given_as_a_query_parameter() -> None:
+    shown = display_url(f"postgresql+asyncpg://kit@db/test?password={SECRET}&ssl=require")
+    assert SECRET not in shown
+    assert "password=***" in shown
+    assert "ssl=require" in shown
+
+
+@pytest.mark.parametrize("value", [123, b"sqlite+aiosqlite://", ["sqlite+aiosqlite://"]])
+def test_a_url_of_the_wrong_type_says_so(value: object) -> None:
+    with pytest.raises(ConfigError, match=f"not {type(value).__name__}"):
+        resolve_url(value)  # type: ignore[arg-type]
+
+
+def test_a_bad_env_url_does_not_break_import_but_fails_at_first_use(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import asyncio
+        import ormkit
+        try:
+            asyncio.run(ormkit.reset())
+        except ormkit.ConfigError as exc:
+            print("ConfigError:", exc)
+        """
+    )
+    env = {**os.environ, ENV_VAR: "not a url", DATA_DIR_ENV_VAR: str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ConfigError: ${ENV_VAR} is not a database URL")

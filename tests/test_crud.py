@@ -26,6 +26,7 @@ from ormkit import (
     get_user_posts,
     get_user_with_posts,
     list_users,
+    read_frame,
     sample_data,
     update_user_age,
     update_user_name,
@@ -413,3 +414,18 @@ async def test_concurrent_reads_and_writes_lose_nothing(seeded: AsyncEngine) -> 
     results = await asyncio.gather(*(c for pair in zip(writes, reads, strict=True) for c in pair))
     assert all(r is not None for r in results)
     assert await count_users() == N_USERS + 100
+
+
+async def test_numbers_taken_from_a_dataframe_are_accepted(seeded: AsyncEngine) -> None:
+    # read_frame gives numpy integers; feeding them back must work and store plain ints.
+    import numpy as np
+
+    df = await read_frame(select(User.id, User.age).where(User.id == 2))
+    user_id, age = df["id"].iloc[0], df["age"].iloc[0]
+    assert isinstance(user_id, np.integer)
+    assert (await update_user_age(user_id, age + 1)).age == 26  # type: ignore[union-attr]
+    added = await add_user("Numpy", np.int64(40))
+    assert type(added.age) is int
+    assert await add_many_users([("Np", np.int32(7))]) == 1
+    assert (await get_user(np.int64(2))).name == "Bob"  # type: ignore[union-attr]
+    assert await delete_user(np.int64(2)) is True

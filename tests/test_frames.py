@@ -223,3 +223,33 @@ def test_to_frame_of_new_objects_without_ids() -> None:
 def test_to_frame_of_something_else_is_an_error(bad: object) -> None:
     with pytest.raises(TypeError):
         to_frame(bad)
+
+
+async def test_to_frame_expands_an_entity_whose_first_row_is_null(seeded: AsyncEngine) -> None:
+    # Newest user first: Mallory (13) has no posts, so the Post column starts with None.
+    stmt = select(User, Post).outerjoin(Post).order_by(User.id.desc(), Post.id)
+    async with async_session() as session:
+        df = to_frame(await session.execute(stmt))
+    assert list(df.columns) == [
+        "User.id",
+        "User.name",
+        "User.age",
+        "Post.id",
+        "Post.title",
+        "Post.user_id",
+    ]
+    assert pd.isna(df.loc[0, "Post.id"])
+    assert str(df["Post.id"].dtype) == "Int64"
+
+
+async def test_averages_are_floats_on_every_backend(seeded: AsyncEngine) -> None:
+    # PostgreSQL and MariaDB return AVG() as Decimal, SQLite as float: the frame is float64 on all.
+    df = await read_frame(select(func.avg(User.age).label("avg_age")))
+    assert df["avg_age"].dtype == "float64"
+    assert df["avg_age"].iloc[0] == pytest.approx(506 / 13, abs=1e-3)
+
+
+async def test_an_empty_result_keeps_the_text_dtype(seeded: AsyncEngine) -> None:
+    empty = await read_frame(select(User).where(User.id < 0))
+    full = await read_frame(select(User))
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()

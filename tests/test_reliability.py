@@ -277,6 +277,22 @@ def _bad_cases() -> Iterator[Any]:
         for value in BAD_IDS:
             label = f"{name}-id-{type(value).__name__}"
             yield case(label, lambda fn=fn, value=value: fn(value), "user_id", value, TypeError)
+        # an id no SQL INTEGER can hold: each driver would fail differently
+        for value in (2**31, -(2**31) - 1, 2**63):
+            label = f"{name}-id-out-of-range-{value}"
+            yield case(label, lambda fn=fn, value=value: fn(value), "user_id", value)
+    # text that one backend stores and another refuses
+    yield case("add_user-NUL", lambda: add_user("a\x00b", 30), "name", "a\x00b")
+    yield case("add_user-surrogate", lambda: add_user("\ud800", 30), "name", "\ud800")
+    yield case("add_post-NUL", lambda: add_post(1, "\x00"), "title", "\x00")
+    yield case(
+        "add_many_users-NUL", lambda: add_many_users([("Ann", 1), ("B\x00", 2)]), "users[1].name"
+    )
+    # paging arguments
+    yield case("list_users-negative-limit", lambda: list_users(limit=-1), "limit", -1)
+    yield case("list_users-huge-limit", lambda: list_users(limit=2**63), "limit", 2**63)
+    yield case("list_users-text-limit", lambda: list_users(limit="a"), "limit", "a", TypeError)
+    yield case("list_users-negative-offset", lambda: list_users(offset=-1), "offset", -1)
     # the other arguments of the update / post coroutines
     yield case("update_user_name-empty", lambda: update_user_name(1, ""), "new_name", "")
     yield case(

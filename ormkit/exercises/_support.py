@@ -1,8 +1,10 @@
 """Shared pieces of the lesson checkers: run the learner's answer, compare it with the truth.
 
 Checkers verify behaviour: they execute the learner's statement or coroutine against the kit's
-database (inside a transaction they roll back, so checking never changes the data) and compare
-what happened with what the checker computes itself. Messages say what differs, never the code.
+database and compare what happened with what the checker computes itself. Messages say what
+differs, never the code. A learner's code that is handed a session runs inside an outer
+transaction the checker rolls back (a ``commit()`` in it only releases a savepoint), so checking
+never changes the data; a commit the exercise did not ask for is reported as a mistake.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable, Select
 
@@ -20,15 +23,48 @@ from .. import db
 from ..models import Base
 from . import Wrong
 
+COMMITS = "ormkit_checker_commits"
+
 
 @asynccontextmanager
-async def scratch_session() -> AsyncIterator[AsyncSession]:
-    """A session on the kit's database whose changes are always rolled back."""
-    async with db.async_session() as session:
+async def scratch_session(*, allow_commit: bool = False) -> AsyncIterator[AsyncSession]:
+    """A session on the kit's database whose changes are always rolled back, even committed ones.
+
+    The session is bound to a connection inside an outer transaction and joins it with
+    ``join_transaction_mode="create_savepoint"``: the session's ``commit()`` releases a savepoint,
+    and the outer ROLLBACK at the end undoes everything. Unless ``allow_commit``, a block that
+    ends normally after the session committed raises :class:`Wrong` (see :func:`refuse_commit`).
+    """
+    async with db.engine.connect() as conn:
+        outer = await conn.begin()
+        session = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        session.info[COMMITS] = 0
+
+        def count_commit(sync_session: Any) -> None:
+            sync_session.info[COMMITS] += 1
+
+        event.listen(session.sync_session, "after_commit", count_commit)
         try:
             yield session
+            if not allow_commit:
+                refuse_commit(session)
         finally:
-            await session.rollback()
+            try:
+                await session.rollback()  # expires the objects, as a plain rollback would
+                await session.close()
+            finally:
+                await outer.rollback()
+
+
+def refuse_commit(session: AsyncSession) -> None:
+    """Raise :class:`Wrong` if the learner's code committed the :func:`scratch_session`."""
+    if session.info.get(COMMITS):
+        raise Wrong(
+            "your function committed the session it was given; leave that decision to the "
+            "caller (nothing was kept: the checker rolled it back)."
+        )
 
 
 @dataclass(frozen=True)

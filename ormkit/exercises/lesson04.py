@@ -12,7 +12,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from ..models import User
 from ..sql import show_sql
 from . import Wrong, exercise
-from ._support import describe, require_coroutine_function, scratch_session
+from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
 
 
 @exercise(
@@ -25,6 +25,7 @@ async def _exactly_one(answer: Any) -> None:
     require_coroutine_function(answer, "find_one(session, name) -> User")
     async with scratch_session() as session:
         carol = await answer(session, "Carol")
+        refuse_commit(session)
         if isinstance(carol, Row):
             raise Wrong("it returned a Row (a tuple); return the User object inside it.")
         if not isinstance(carol, User) or carol.name != "Carol":
@@ -87,6 +88,7 @@ async def _unique(answer: Any) -> None:
     async with scratch_session() as session:
         with show_sql(echo=False, transactions=False) as log:
             users = await answer(session)
+        refuse_commit(session)
         expected_ids = list((await session.execute(select(User.id).order_by(User.id))).scalars())
         # Inspect the objects before the rollback at the end of the block expires them.
         if not isinstance(users, Sequence) or not all(isinstance(u, User) for u in users):

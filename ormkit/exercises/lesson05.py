@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Post, User
 from . import Wrong, exercise
-from ._support import describe, require_coroutine_function, scratch_session
+from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
 
 
 async def _ages(session: AsyncSession) -> dict[int, int]:
@@ -78,6 +78,7 @@ async def _birthday(answer: Any) -> None:
     async with scratch_session() as session:
         before = await _ages(session)
         new_age = await answer(session, 1)
+        refuse_commit(session)
         if new_age != before[1] + 1:
             raise Wrong(
                 f"for user 1 (age {before[1]}) it returned {new_age!r}, expected the new age."
@@ -89,6 +90,7 @@ async def _birthday(answer: Any) -> None:
                 f"for a user id that does not exist it raised {type(exc).__name__}; it should "
                 "return None."
             ) from None
+        refuse_commit(session)
         if missing is not None:
             raise Wrong(
                 f"for a user id that does not exist it returned {missing!r}, expected None."

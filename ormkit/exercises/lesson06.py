@@ -33,7 +33,7 @@ async def add_checker_rows(session: AsyncSession) -> None:
 
 @exercise(
     "06.1",
-    "Users without posts",
+    "users without posts",
     hint="Keep every user with an outer join, then keep the rows whose post side is missing "
     "(.is_(None)); order by User.id.",
 )
@@ -64,7 +64,7 @@ async def users_without_posts(answer: Any) -> None:
 
 @exercise(
     "06.2",
-    "Posts per user",
+    "posts per user",
     hint="Select User.name and func.count() of a Post column over an outer join, group by the "
     "user and order by User.id; count(*) counts 1 for a user without posts.",
 )
@@ -95,7 +95,7 @@ async def posts_per_user(answer: Any) -> None:
 
 @exercise(
     "06.3",
-    "Load every user's posts up front",
+    "load every user's posts up front",
     hint="Give select(User) a loader option for User.posts (the lesson shows two); order by "
     "User.id.",
 )

@@ -46,7 +46,7 @@ def compare_frames(got: Any, expected: pd.DataFrame, *, what: str = "DataFrame")
 
 @exercise(
     "07.1",
-    "Posts with their authors",
+    "posts with their authors",
     hint="select() Post.id, Post.title and User.name with .label(...) for the new names, join "
     "the two models, order by Post.id.",
 )
@@ -70,7 +70,7 @@ async def posts_with_authors(answer: Any) -> None:
 
 @exercise(
     "07.2",
-    "Users and posts per age decade",
+    "users and posts per age decade",
     hint="Give each user a decade (age // 10 * 10), then groupby it and agg a count of users "
     "and a sum of posts; reset_index() makes decade a column.",
 )

@@ -21,7 +21,7 @@ from ._support import describe, require_coroutine_function
 
 @exercise(
     "08.1",
-    "Post titles through the relationship",
+    "post titles through the relationship",
     hint="Load the user with a loader option for User.posts, or await "
     "user.awaitable_attrs.posts, while the session is open.",
 )
@@ -52,7 +52,7 @@ async def titles_through_relationship(answer: Any) -> None:
 
 @exercise(
     "08.2",
-    "Concurrent look-ups, one session each",
+    "concurrent look-ups, one session each",
     hint="Write a small coroutine that opens its own async_session() and gets one user; "
     "asyncio.gather one call of it per id.",
 )
@@ -94,7 +94,7 @@ async def concurrent_lookups(answer: Any) -> None:
 
 @exercise(
     "08.3",
-    "Read a new user after commit",
+    "read a new user after commit",
     hint="With expire_on_commit=True, commit() expires every attribute: read what you need "
     "before committing, refresh the object, or use a sessionmaker with expire_on_commit=False.",
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
@@ -36,7 +36,7 @@ async def _titles_of(name: str) -> list[str] | None:
 
 @exercise(
     "09.1",
-    "A user and their posts: all or nothing",
+    "a user and their posts: all or nothing",
     hint="Do everything inside one async with async_session.begin() as session: block, "
     "flushing to get the user's id; don't commit in between.",
 )
@@ -64,18 +64,27 @@ async def all_or_nothing(answer: Any) -> None:
 
 @exercise(
     "09.2",
-    "Skip the bad posts with savepoints",
+    "skip the bad posts with savepoints",
     hint="One transaction for all; each post in its own async with session.begin_nested(): "
     "block, catching IntegrityError around it.",
 )
 async def skip_bad_posts(answer: Any) -> None:
     require_coroutine_function(answer, "add_posts(pairs)")
     pairs = [(1, "Checker A"), (999_999, "Checker B"), (2, "Checker C"), (999_998, "Checker D")]
+    commits = 0
+
+    def count_commit(conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(db.engine.sync_engine, "commit", count_commit)
     try:
         try:
             got = await answer(pairs)
         except IntegrityError:
             raise Wrong("one post with an unknown user made the whole call fail.") from None
+        finally:
+            event.remove(db.engine.sync_engine, "commit", count_commit)
         async with db.async_session() as session:
             stmt = select(Post.user_id, Post.title).where(Post.title.startswith(CHECKER))
             kept = sorted((await session.execute(stmt)).all())
@@ -85,13 +94,18 @@ async def skip_bad_posts(answer: Any) -> None:
             raise Wrong(f"{len(kept)} posts were kept; only the ones whose user exists should be.")
         if got != 2:
             raise Wrong(f"it should return how many posts were added, got {describe(got)}.")
+        if commits != 1:
+            raise Wrong(
+                f"it committed {commits} times: add all the posts in one transaction, with a "
+                "savepoint around each post instead of a commit."
+            )
     finally:
         await _cleanup()
 
 
 @exercise(
     "09.3",
-    "What does the reader see?",
+    "what does the reader see?",
     hint="Until COMMIT, a change is visible only inside the transaction that made it.",
 )
 async def reader_sees(answer: Any) -> None:

@@ -61,8 +61,7 @@ async def _update_returning(answer: Any) -> None:
 @exercise(
     "10.3",
     "the SQL text PostgreSQL (asyncpg) receives for the users aged over 40",
-    hint="build select(User.name).where(User.age > 40).order_by(User.id), then "
-    "str(stmt.compile(dialect=asyncpg.dialect())).",
+    hint="compile the statement with the PostgreSQL asyncpg dialect object; str() gives its text.",
 )
 async def _compiled(answer: Any) -> None:
     if not isinstance(answer, str):
