@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -147,3 +148,41 @@ async def test_batch_is_not_left_behind(seeded: AsyncEngine) -> None:
     async with db.async_session() as session:
         names = (await session.execute(select(User.name))).scalars().all()
     assert not set(names) & {name for name, _ in BATCH}
+
+
+async def _add_posts(pairs: list[tuple[int, str]], *, one_transaction: bool) -> int:
+    added = 0
+    if one_transaction:
+        async with db.async_session.begin() as session:
+            for user_id, title in pairs:
+                try:
+                    async with session.begin_nested():
+                        session.add(Post(user_id=user_id, title=title))
+                except IntegrityError:
+                    continue
+                added += 1
+        return added
+    for user_id, title in pairs:  # a commit per post: the wrong shape for 09.2
+        try:
+            async with db.async_session.begin() as session:
+                session.add(Post(user_id=user_id, title=title))
+        except IntegrityError:
+            continue
+        added += 1
+    return added
+
+
+@pytest.mark.parametrize("one_transaction", [True, False])
+async def test_skip_bad_posts_needs_one_transaction(
+    seeded: AsyncEngine, one_transaction: bool
+) -> None:
+    before = await _snapshot()
+
+    async def add_posts(pairs: list[tuple[int, str]]) -> int:
+        return await _add_posts(pairs, one_transaction=one_transaction)
+
+    verdict = await check("09.2", add_posts)
+    assert verdict.ok is one_transaction, verdict
+    if not one_transaction:
+        assert "committed 2 times" in verdict.message
+    assert await _snapshot() == before  # the checker deleted its "Checker" posts
