@@ -8,7 +8,7 @@ from sqlalchemy import Index, func, select
 
 from .. import db
 from ..models import User
-from ..sql import show_sql
+from ..sql import query_plan, show_sql
 from . import Wrong, exercise
 from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
 
@@ -59,13 +59,6 @@ async def _fast_load(answer: Any) -> None:
             raise Wrong("the stored names and ages differ from the rows given.")
 
 
-async def _plan(conn: Any, stmt: Any) -> list[str]:
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = tuple(compiled.params[key] for key in compiled.positiontup)
-    result = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
-    return [row.detail for row in result]
-
-
 @exercise(
     "11.2",
     "an index that makes the name lookup a SEARCH",
@@ -85,8 +78,6 @@ async def _index(answer: Any) -> None:
 
 
 async def _check_index(answer: Index) -> None:
-    if not isinstance(answer, Index):
-        raise Wrong(f"expected an Index(...) object, got {describe(answer)}.")
     if answer.table is None or answer.table.name != "users":
         raise Wrong("the index is not on the users table: build it from User's columns.")
     columns = [c.name for c in answer.columns]
@@ -99,11 +90,13 @@ async def _check_index(answer: Index) -> None:
     lookup = select(User).where(User.name == "Grace")
     async with db.engine.connect() as conn:
         if conn.dialect.name != "sqlite":
-            return  # EXPLAIN QUERY PLAN is SQLite's; on a server the structure check is the test
+            # A server's planner may still scan a 13-row table, and MySQL's DDL is not
+            # transactional: there the structure check above is the test.
+            return
         transaction = await conn.begin()
         try:  # SQLite's DDL is transactional: the index disappears at the rollback
             await conn.run_sync(lambda sync: answer.create(sync, checkfirst=True))
-            plan = " ".join(await _plan(conn, lookup))
+            plan = " ".join(await query_plan(lookup, conn))
         finally:
             await transaction.rollback()
     if "USING" not in plan or "INDEX" not in plan:
