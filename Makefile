@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_NOTEBOOKS := notebooks
-NBVAL_FLAGS := --nbval --nbval-current-env
+NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with notebooks/sanitize.cfg
 
-.PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints
+.PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints \
+	lock-check matrix wheel
 
 help:
 	@echo "make lab          start JupyterLab on notebooks/ (127.0.0.1, token auth)"
@@ -14,6 +15,9 @@ help:
 	@echo "make regen        re-execute every notebook in place (refresh stored outputs)"
 	@echo "make test-servers run tests and notebooks (lax) on reachable PostgreSQL / MariaDB"
 	@echo "make bench        run the benchmarks (ratios to raw baselines)"
+	@echo "make matrix       make test in fresh Debian 12 / 13 / sid chroots (root; Python 3.11-3.14)"
+	@echo "make lock-check   check that constraints.txt installs on Python 3.11.0-3.14, every OS"
+	@echo "make wheel        build the wheel and sdist into dist/ (lessons and solutions included)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +31,8 @@ lab: $(STAMP)
 	$(BIN)/ormkit lab
 
 lint: $(STAMP)
-	$(BIN)/ruff check ormkit tests notebooks benchmarks
-	$(BIN)/ruff format --check ormkit tests benchmarks
+	$(BIN)/ruff check ormkit tests notebooks benchmarks tools
+	$(BIN)/ruff format --check ormkit tests benchmarks tools
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope
@@ -55,8 +59,18 @@ nbval-servers: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# constraints.txt is a universal lock (every Python >= 3.11.0, Linux/macOS/Windows): see tools/lock.py.
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^ormkit' > constraints.txt
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python tools/lock.py write
+
+# Every pin of constraints.txt has a wheel for Python 3.11.0-3.14 on Linux, macOS and Windows.
+lock-check: $(STAMP)
+	$(BIN)/python tools/lock.py check
+
+# make test from a fresh clone inside Debian 12 (Python 3.11.2), 13 (3.13) and sid (3.14) chroots.
+matrix:
+	bash .ci/matrix
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -1,20 +1,45 @@
-"""nbval runs notebooks in parallel workers; give each worker its own default database.
+"""nbval's kernels: a private default database per worker, strict about deprecated API in lessons.
 
-Every lesson resets the database at its start, so lessons that share one database in sequence
-are fine (that is how a learner runs them), but two running at once must not.
+nbval runs notebooks in parallel workers. Every lesson resets the database at its start, so
+lessons that share one database in sequence are fine (that is how a learner runs them), but two
+running at once must not: each worker gets its own data folder, removed at the end.
+
+The kernels nbval starts inherit this process's environment; :func:`ormkit.notebooks.strict_kernels`
+makes a DeprecationWarning raised by a cell's code, ormkit, SQLAlchemy or pandas an error in that
+cell (so the run fails), while Jupyter's own start-up warnings (tornado on Python 3.12+) stay
+warnings. `ormkit check` and `make regen` run kernels under the same rule.
 """
 
+from __future__ import annotations
+
+import contextlib
 import os
 import tempfile
 
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-if "ORMKIT_DATABASE_URL" not in os.environ:
-    os.environ["ORMKIT_DATA_DIR"] = tempfile.mkdtemp(prefix=f"ormkit-nbval-{_worker}-")
+import pytest
 
-# No deprecated API in any lesson: the kernels nbval starts inherit this environment, so a
-# DeprecationWarning (SQLAlchemy's SADeprecationWarning included) raised by a cell's code becomes
-# an error in that cell and fails the run. Appended, so a PYTHONWARNINGS already set still applies.
-_STRICT = "error::DeprecationWarning"
-_current = os.environ.get("PYTHONWARNINGS", "")
-if _STRICT not in _current.split(","):
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [_current, _STRICT]))
+from ormkit.notebooks import strict_kernels
+
+_stack = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    updates = dict(_stack.enter_context(strict_kernels()))
+    if "ORMKIT_DATABASE_URL" not in os.environ:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        folder = tempfile.TemporaryDirectory(prefix=f"ormkit-nbval-{worker}-")
+        updates["ORMKIT_DATA_DIR"] = _stack.enter_context(folder)
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+
+    @_stack.callback
+    def _restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _stack.close()

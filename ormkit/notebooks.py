@@ -8,18 +8,39 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_PACKAGE = Path(__file__).resolve().parent
+# Where the lessons are: a source checkout's notebooks/ folder, else the copy a wheel carries
+# inside the package (setup.py puts it there at build time; it is read-only in site-packages).
+CHECKOUT_LESSONS = _PACKAGE.parent / "notebooks"
+PACKAGED_LESSONS = _PACKAGE / "lessons"
+NOTEBOOK_DIR = CHECKOUT_LESSONS if CHECKOUT_LESSONS.is_dir() else PACKAGED_LESSONS
 KERNEL = "python3"
 CELL_TIMEOUT = 300
-STRICT_WARNINGS = "error::DeprecationWarning"
+
+# A DeprecationWarning fails a notebook when it is raised in a cell (module __main__) or
+# attributed to a library the lessons teach. SQLAlchemy and pandas point their warnings at the
+# caller, so a deprecated call in a cell lands on __main__; a warning they attribute to
+# themselves (from inside a greenlet, say) is caught by their own names. Jupyter's own modules
+# are left alone: on Python 3.12+ tornado warns about asyncio.get_event_loop() while the kernel
+# starts, and a global error::DeprecationWarning (PYTHONWARNINGS) killed every kernel there.
+STRICT_MODULES = ("__main__", "ormkit", "sqlalchemy", "pandas")
+STRICT_MODULE_PATTERN = r"(?:" + "|".join(STRICT_MODULES) + r")(?:\..*)?\Z"
+_STRICT_STARTUP = f"""\
+# Written by ormkit: fail on DeprecationWarnings in lesson code, not in Jupyter's own start-up.
+import warnings as _warnings
+
+_warnings.filterwarnings("error", category=DeprecationWarning, module={STRICT_MODULE_PATTERN!r})
+del _warnings
+"""
 
 
 def discover(root: Path | None = None, *, solutions: bool = True) -> list[Path]:
@@ -45,6 +66,89 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def lessons_are_packaged() -> bool:
+    """True when the lessons come from an installed wheel, not from a source checkout."""
+    return NOTEBOOK_DIR == PACKAGED_LESSONS
+
+
+def lesson_files(root: Path | None = None) -> list[Path]:
+    """Every file a learner gets: the lessons, their solutions and the index, relative paths."""
+    base = root if root is not None else NOTEBOOK_DIR
+    found = [p.relative_to(base) for p in discover(base)]
+    if (base / "README.md").is_file():
+        found.append(Path("README.md"))
+    return found
+
+
+@dataclass
+class CopyReport:
+    """What :func:`copy_lessons` did: files written, and files kept because the learner has them."""
+
+    folder: Path
+    copied: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+
+
+def copy_lessons(dest: Path, *, source: Path | None = None) -> CopyReport:
+    """Copy the lessons into ``dest``, a folder the user owns; never overwrite a file there.
+
+    A learner's edited notebook is kept as it is; only missing files are written (a newer kit
+    adds its new lessons beside the learner's work). Raises ``OSError`` when ``dest`` cannot be
+    written.
+    """
+    base = source if source is not None else NOTEBOOK_DIR
+    report = CopyReport(dest)
+    for relative in lesson_files(base):
+        target = dest / relative
+        if target.exists():
+            report.kept.append(relative)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside, then rename: an interrupted copy never leaves half a notebook.
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(base / relative, partial)
+        partial.replace(target)
+        report.copied.append(relative)
+    return report
+
+
+def _without_global_deprecation_errors(value: str) -> str:
+    """Drop PYTHONWARNINGS entries that would make every DeprecationWarning an error."""
+    kept = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        action, _, rest = entry.partition(":")
+        parts = rest.split(":")
+        category = parts[1] if len(parts) > 1 else ""
+        module = parts[2] if len(parts) > 2 else ""
+        global_error = action.strip() == "error" and not module.strip()
+        if global_error and category.strip() in ("", "Warning", "DeprecationWarning"):
+            continue
+        kept.append(entry)
+    return ",".join(kept)
+
+
+@contextmanager
+def strict_kernels() -> Iterator[dict[str, str]]:
+    """Yield the environment for kernels that fail on DeprecationWarnings in lesson code only.
+
+    The kernel reads ``IPYTHONDIR``; a private one holds a start-up file that installs the
+    :data:`STRICT_MODULE_PATTERN` filter once the kernel has started, before the first cell.
+    A ``PYTHONWARNINGS`` that would turn *every* DeprecationWarning into an error is dropped for
+    the kernels, so tornado or ipykernel warning at start-up cannot kill them. Kernels started
+    with ``os.environ`` updated from the yielded mapping (nbval's, ``ormkit check``'s) get it;
+    the folder is removed when the block ends.
+    """
+    with tempfile.TemporaryDirectory(prefix="ormkit-ipython-") as folder:
+        startup = Path(folder) / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-ormkit-strict-deprecations.py").write_text(_STRICT_STARTUP)
+        env = {"IPYTHONDIR": folder}
+        warnings = os.environ.get("PYTHONWARNINGS")
+        if warnings is not None:
+            env["PYTHONWARNINGS"] = _without_global_deprecation_errors(warnings)
+        yield env
 
 
 @contextmanager
@@ -79,10 +183,6 @@ def execute(
 
     nb = nbformat.read(path, as_version=4)
     env = {"ORMKIT_DATABASE_URL": database_url} if database_url else {}
-    # No deprecated API in any lesson: the kernel inherits this, as under nbval (conftest.py).
-    warnings = os.environ.get("PYTHONWARNINGS", "")
-    if STRICT_WARNINGS not in warnings.split(","):
-        env["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, STRICT_WARNINGS]))
     client = NotebookClient(
         nb,
         # Quiet the kernel's own startup warnings ("Kernel is running over TCP without
@@ -95,7 +195,8 @@ def execute(
     started = time.perf_counter()
     error = None
     failed: dict = {}
-    with _environ(env):
+    # No deprecated API in any lesson: the same rule as under nbval (notebooks/conftest.py).
+    with strict_kernels() as strict, _environ({**env, **strict}):
         try:
             client.execute()
         except CellExecutionError as exc:

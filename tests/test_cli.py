@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def _sqlite(path: Path) -> str:
 
 
 def _rows(path: Path, table: str) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
@@ -204,7 +205,7 @@ def test_reset_other_database_without_tty_refuses(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 - closed by pytest
     target = tmp_path / "precious.db"
-    with sqlite3.connect(target) as conn:
+    with closing(sqlite3.connect(target)) as conn, conn:
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
         conn.execute("INSERT INTO users VALUES (1, 'Keep', 1)")
     assert cli.main(["reset", "--database", _sqlite(target)]) == 1
@@ -220,7 +221,7 @@ def test_reset_other_database_asks_on_a_tty(
     answer: str, code: int, users: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "other.db"
-    with sqlite3.connect(target) as conn:
+    with closing(sqlite3.connect(target)) as conn, conn:
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
         conn.execute("INSERT INTO users VALUES (1, 'Keep', 1)")
     questions: list[str] = []

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ def test_playground_shell_runs_the_starters_with_top_level_await(tmp_path: Path)
     # The playground wrote to its own file, never the lessons' database.
     data = tmp_path / "data"
     assert not (data / "ormkit.db").exists()
-    with sqlite3.connect(data / "playground.db") as conn:
+    with closing(sqlite3.connect(data / "playground.db")) as conn, conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 14
 
 

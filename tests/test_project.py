@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
@@ -97,29 +98,58 @@ def test_environment_installs_the_kit_itself() -> None:
     assert re.search(r"\n  - pip:\n      - -e \.(\s|$)", text)
 
 
-def constraints() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "constraints.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        name, sep, version = line.partition("==")
-        assert sep, f"constraints.txt line {line!r} is not an exact pin"
-        pins[canonicalize_name(name)] = version.strip()
+def lock_tool():
+    """tools/lock.py, which writes and checks constraints.txt (not part of the package)."""
+    spec = importlib.util.spec_from_file_location("lock", REPO / "tools" / "lock.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LOCK = lock_tool()
+TARGETS = [(python, platform) for python in LOCK.PYTHONS for platform in sorted(LOCK.PLATFORMS)]
+
+
+def constraints(python: str = "3.11.0", platform: str = "linux") -> dict[str, str]:
+    """name -> pinned version, for the lines of constraints.txt that apply on python/platform."""
+    text = (REPO / "constraints.txt").read_text()
+    env = LOCK.marker_environment(python, platform)
+    pins: dict[str, str] = {}
+    for req in LOCK.applicable(LOCK.pins(text), env):
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"constraints.txt line {req} is not an exact pin"
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"{name} is pinned twice for Python {python} on {platform}"
+        pins[name] = spec.version
     return pins
 
 
-def test_constraints_pin_every_direct_dependency() -> None:
-    pins = constraints()
+def test_constraints_is_written_by_the_lock_tool() -> None:
+    assert (REPO / "constraints.txt").read_text().startswith(LOCK.HEADER)
+
+
+@pytest.mark.parametrize(("python", "platform"), TARGETS)
+def test_constraints_pin_every_direct_dependency(python: str, platform: str) -> None:
+    pins = constraints(python, platform)
+    env = LOCK.marker_environment(python, platform)
     for req in direct_requirements():
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
         name = canonicalize_name(req.name)
-        assert name in pins, f"constraints.txt does not pin {name}"
+        assert name in pins, f"constraints.txt does not pin {name} for Python {python}"
         assert Version(pins[name]) in req.specifier, (
             f"constraints.txt pins {name}=={pins[name]}, outside pyproject's {req.specifier}"
         )
         for extra in req.extras:
             for package in EXTRA_PACKAGES.get((name, extra), []):
                 assert package in pins, f"constraints.txt does not pin {package}"
+
+
+def test_constraints_serve_debian_12s_python_with_a_marker() -> None:
+    # The reason the lock is universal: soupsieve 4.1 needs Python >= 3.11.5 (Debian 12 has 3.11.2).
+    assert Version(constraints("3.11.2")["soupsieve"]) < Version("3.0")
+    assert Version(constraints("3.13.0")["soupsieve"]) >= Version("4.1")
 
 
 def test_constraints_do_not_pin_ormkit_itself() -> None:
