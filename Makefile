@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_NOTEBOOKS := notebooks
-NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with notebooks/sanitize.cfg
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 .PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints \
 	lock-check matrix wheel
@@ -68,9 +68,14 @@ constraints: $(STAMP)
 lock-check: $(STAMP)
 	$(BIN)/python tools/lock.py check
 
+# The sdist, and the wheel built from it (so the sdist is proved complete): lessons included.
+wheel: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 # make test from a fresh clone inside Debian 12 (Python 3.11.2), 13 (3.13) and sid (3.14) chroots.
 matrix:
 	bash .ci/matrix
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data dist build .pytest_cache .ruff_cache

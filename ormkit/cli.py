@@ -1,4 +1,5 @@
-"""The ``ormkit`` command: ``lab``, ``check``, ``reset``, ``playground``, ``student``, ``info``.
+"""The ``ormkit`` command: ``lab``, ``check``, ``reset``, ``playground``, ``student``, ``kernel``,
+``info``.
 
 Every subcommand has ``--help``. A bad argument is a usage error (exit 2); a bad ``--database``
 URL (or ``$ORMKIT_DATABASE_URL``) is a one-line error, also exit 2; a database that cannot be
@@ -52,6 +53,29 @@ def _notebook_dir() -> Path:
     from .notebooks import NOTEBOOK_DIR
 
     return NOTEBOOK_DIR
+
+
+NOTEBOOKS_EXTRA = "pip install 'ormkit[notebooks]'"
+# What each subcommand imports beyond the base install (the [notebooks] extra brings them).
+_NEEDS = {
+    "lab": ("jupyterlab", "ipykernel"),
+    "check": ("nbclient", "nbformat", "ipykernel"),
+    "student": ("nbformat",),
+    "playground": ("IPython",),
+    "kernel": ("ipykernel",),
+}
+
+
+def require_notebooks_extra(command: str) -> None:
+    """Refuse ``command`` in one line, naming the extra, when its packages are not installed."""
+    import importlib.util
+
+    missing = [m for m in _NEEDS.get(command, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(
+            f"needs the notebooks extra ({', '.join(missing)} not installed); "
+            f"install it with: {NOTEBOOKS_EXTRA}"
+        )
 
 
 def _database(url: str | None) -> Any:
@@ -200,11 +224,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
             )
             or free_port()
         )
+    folder = _lessons_folder(args.dir)
     token = new_token()
     open_browser = args.browser if args.browser is not None else _has_display()
-    cmd = lab_command(port=port, token=token, open_browser=open_browser)
+    cmd = lab_command(port=port, token=token, notebook_dir=folder, open_browser=open_browser)
     database = config.display_url(config.resolve_url(env.get(config.ENV_VAR) or None))
-    print(f"ormkit lab: notebooks in {_notebook_dir()}")
+    print(f"ormkit lab: notebooks in {folder}")
     print(f"ormkit lab: database {database}")
     print("ormkit lab: open this URL (the token is your password; do not share it):")
     print(f"    {lab_url(port, token)}", flush=True)
@@ -215,6 +240,33 @@ def cmd_lab(args: argparse.Namespace) -> int:
     # Replace this process so Ctrl-C goes straight to Jupyter (its own shutdown prompt).
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
+
+
+def default_lessons_home() -> Path:
+    """Where an installed kit puts the learner's copy of the lessons: ``~/ormkit-lessons``."""
+    return Path.home() / "ormkit-lessons"
+
+
+def _lessons_folder(given: str | None) -> Path:
+    """The folder JupyterLab opens: a source checkout's notebooks/, else the learner's copy.
+
+    An installed kit's lessons sit in site-packages, which a learner must never edit (an upgrade
+    would wipe their work, and it may be read-only): they are copied to a folder the user owns,
+    ``--dir`` or ``~/ormkit-lessons``, and files already there are kept as they are.
+    """
+    from .notebooks import copy_lessons, lessons_are_packaged
+
+    if given is None and not lessons_are_packaged():
+        return _notebook_dir()
+    folder = Path(given).expanduser() if given else default_lessons_home()
+    try:
+        report = copy_lessons(folder.resolve())
+    except OSError as exc:
+        raise CommandError(f"cannot copy the lessons to {folder}: {exc.strerror or exc}") from None
+    if report.copied:
+        kept = f" (kept {len(report.kept)} you already have)" if report.kept else ""
+        print(f"ormkit lab: copied {len(report.copied)} lesson file(s) to {folder}{kept}")
+    return folder.resolve()
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,6 +553,30 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# ormkit kernel
+
+KERNEL_NAME = "ormkit"
+KERNEL_DISPLAY_NAME = "Python (ormkit)"
+
+
+def cmd_kernel(args: argparse.Namespace) -> int:
+    from ipykernel.kernelspec import install
+
+    try:
+        where = install(
+            user=not args.sys_prefix,
+            prefix=sys.prefix if args.sys_prefix else None,
+            kernel_name=KERNEL_NAME,
+            display_name=KERNEL_DISPLAY_NAME,
+        )
+    except OSError as exc:
+        raise CommandError(f"cannot install the kernel: {exc.strerror or exc}") from None
+    print(f"installed the Jupyter kernel {KERNEL_NAME!r} ({KERNEL_DISPLAY_NAME}) in {where}")
+    print(f"it runs {sys.executable}; pick {KERNEL_DISPLAY_NAME!r} in JupyterLab or VS Code")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # ormkit info
 
 
@@ -541,7 +617,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]:
         rows.append((label, _version(dist) or "not installed"))
     rows.append(("database", f"{config.display_url(url)}  ({_source(args.database)})"))
-    rows.append(("data folder", str(config.default_data_dir())))
+    chosen = config.data_dir()
+    rows.append(("data folder", f"{chosen.path}  (rule: {chosen.rule})"))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
@@ -587,6 +664,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and print the URL to open. Token authentication is always on.",
     )
     p.add_argument("--port", type=_port, help="port to listen on (default: 8888 or next free)")
+    p.add_argument(
+        "--dir",
+        metavar="FOLDER",
+        help="copy the lessons into FOLDER (files already there are kept) and open it "
+        "(default for an installed kit: ~/ormkit-lessons; in a git checkout: its notebooks/)",
+    )
     _add_database(p, "database URL for the notebooks' kernels")
     p.add_argument(
         "--browser",
@@ -651,6 +734,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_student)
 
     p = sub.add_parser(
+        "kernel",
+        help=f"install the Jupyter kernel {KERNEL_NAME!r} for this Python (VS Code, a hub)",
+        description=f"Install a Jupyter kernel named {KERNEL_NAME!r} ({KERNEL_DISPLAY_NAME}) that "
+        "runs this Python, which has the kit, so VS Code or a Jupyter installed elsewhere "
+        "(system-wide, a hub) can run the lessons with it.",
+    )
+    p.add_argument(
+        "--sys-prefix",
+        action="store_true",
+        help="install into this environment (sys.prefix) instead of for the current user",
+    )
+    p.set_defaults(func=cmd_kernel)
+
+    p = sub.add_parser(
         "info",
         help="versions, the database in use and its row counts",
         description="Show versions, the database in use (password hidden) and row counts.",
@@ -690,6 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        require_notebooks_extra(args.command)
         return func(args)
     except CommandError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -45,24 +46,71 @@ def _package_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def default_data_dir() -> Path:
-    """Return the folder that holds the default SQLite file.
+HUB_USER_ENV_VAR = "JUPYTERHUB_USER"
 
-    ``ORMKIT_DATA_DIR`` wins. In a source checkout (the kit cloned from git) that belongs to the
-    current user it is the checkout's git-ignored ``data/`` folder, so every clone (and so every
-    JupyterHub user with their own clone) has its own database. An installed copy, or a checkout
-    shared by several users (owned by someone else), uses the per-user data folder
-    (``$XDG_DATA_HOME/ormkit`` or ``~/.local/share/ormkit``): two users never share a file.
+
+@dataclass(frozen=True)
+class DataDir:
+    """The folder of the default SQLite file, and the rule that chose it (``ormkit info``)."""
+
+    path: Path
+    rule: str
+
+
+def data_dir() -> DataDir:
+    """Return the folder that holds the default SQLite file, and why that one.
+
+    ``ORMKIT_DATA_DIR`` wins, exactly as given. Otherwise: in a source checkout (the kit cloned
+    from git) that belongs to the current user, the checkout's git-ignored ``data/`` folder, so
+    every clone has its own database; an installed copy, or a checkout shared by several users
+    (owned by someone else), uses the per-user data folder (``$XDG_DATA_HOME/ormkit`` or
+    ``~/.local/share/ormkit``). On a JupyterHub (``JUPYTERHUB_USER`` set) the hub user's name is
+    added, ``users/<name>``: hubs whose servers all run as one Unix user (simple spawners, one
+    uid in every container) share one home folder, and must not share one database.
     """
     override = os.environ.get(DATA_DIR_ENV_VAR)
     if override:
-        return Path(override).expanduser().resolve()
+        return DataDir(Path(override).expanduser().resolve(), f"${DATA_DIR_ENV_VAR}")
     root = _package_root()
     if (root / "pyproject.toml").is_file() and _owned_by_me(root):
-        return root / "data"
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "ormkit"
+        path, rule = root / "data", "the data/ folder of your own checkout"
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME")
+        base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+        path = base / "ormkit"
+        rule = "your per-user data folder" + (" ($XDG_DATA_HOME)" if xdg else "")
+    hub_user = os.environ.get(HUB_USER_ENV_VAR)
+    if hub_user:
+        path = path / "users" / safe_folder_name(hub_user)
+        rule += f", one folder per JupyterHub user (${HUB_USER_ENV_VAR}={hub_user})"
+    return DataDir(path, rule)
+
+
+def default_data_dir() -> Path:
+    """Return the folder that holds the default SQLite file (see :func:`data_dir`)."""
+    return data_dir().path
+
+
+def safe_folder_name(name: str) -> str:
+    """Turn any user name into one folder name, different names into different folders.
+
+    ASCII letters, digits, ``_`` and inner dots stay; every other character becomes its UTF-8
+    bytes, each written ``-`` and two hex digits (``-`` itself too), so ``a/b``, ``a-b`` and
+    ``a_b`` stay apart and ``..`` cannot climb out of the folder.
+
+    Example:
+        >>> safe_folder_name("ada@example.org")
+        'ada-40example.org'
+    """
+    out = []
+    for index, char in enumerate(name):
+        keep = char.isascii() and (char.isalnum() or char == "_" or (char == "." and index > 0))
+        out.append(
+            char
+            if keep
+            else "".join(f"-{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+        )
+    return "".join(out) or "-"
 
 
 def _owned_by_me(path: Path) -> bool:

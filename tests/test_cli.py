@@ -22,7 +22,7 @@ from ormkit import cli
 from ormkit.config import DATA_DIR_ENV_VAR, ENV_VAR
 from ormkit.notebooks import NOTEBOOK_DIR
 
-SUBCOMMANDS = ["lab", "check", "reset", "playground", "student", "info"]
+SUBCOMMANDS = ["lab", "check", "reset", "playground", "student", "kernel", "info"]
 
 
 @pytest.fixture(autouse=True)
@@ -375,3 +375,119 @@ def test_student_reports_an_unwritable_folder_in_one_line(
     assert cli.main(["student", str(blocker / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ormkit student: error: cannot write to") and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ base install, no extras
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["check"], "nbclient"),
+        (["student", "out"], "nbformat"),
+        (["playground"], "IPython"),
+        (["lab"], "jupyterlab"),
+        (["kernel"], "ipykernel"),
+    ],
+)
+def test_notebook_commands_name_the_extra_when_it_is_missing(
+    argv: list[str],
+    module: str,
+    exec_calls: list[tuple],
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
+    )
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(f"ormkit {argv[0]}: error: needs the notebooks extra ({module} ")
+    assert err.endswith("pip install 'ormkit[notebooks]'")
+    assert exec_calls == []
+
+
+# ------------------------------------------------------------------------- lab's lessons folder
+
+
+def test_lab_in_a_checkout_opens_its_notebooks_folder(
+    exec_calls: list[tuple], capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    assert cli.main(["lab", "--port", str(cli.free_port()), "--no-browser"]) == 0
+    ((_path, argv, _env),) = exec_calls
+    assert f"--ServerApp.root_dir={NOTEBOOK_DIR}" in argv
+    assert "copied" not in capsys.readouterr().out
+
+
+def test_lab_from_a_wheel_copies_the_lessons_to_a_folder_the_user_owns(
+    exec_calls: list[tuple],
+    capsys: pytest.CaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ormkit import notebooks
+
+    monkeypatch.setattr(notebooks, "PACKAGED_LESSONS", NOTEBOOK_DIR)  # stands in for the wheel's
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", NOTEBOOK_DIR)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cli.main(["lab", "--port", str(cli.free_port()), "--no-browser"]) == 0
+    home = tmp_path / "home" / "ormkit-lessons"
+    ((_path, argv, _env),) = exec_calls
+    assert f"--ServerApp.root_dir={home}" in argv
+    assert (home / "00_start_here.ipynb").read_bytes() == (
+        NOTEBOOK_DIR / "00_start_here.ipynb"
+    ).read_bytes()
+    assert (home / "solutions" / "01_engine_sessions_models.ipynb").is_file()
+    assert not (home / "conftest.py").exists()
+    out = capsys.readouterr().out
+    assert f"copied {len(notebooks.lesson_files())} lesson file(s) to {home}" in out
+    # The learner's work is kept on the next start.
+    (home / "00_start_here.ipynb").write_text("my notes")
+    assert cli.main(["lab", "--port", str(cli.free_port()), "--no-browser"]) == 0
+    assert (home / "00_start_here.ipynb").read_text() == "my notes"
+
+
+def test_lab_dir_copies_into_the_given_folder_and_reports_a_bad_one(
+    exec_calls: list[tuple], capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    target = tmp_path / "class" / "lessons"
+    assert cli.main(["lab", "--port", str(cli.free_port()), "--dir", str(target)]) == 0
+    assert (target / "README.md").is_file()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["lab", "--port", str(cli.free_port()), "--dir", str(blocker / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot copy the lessons to" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------------- kernel
+
+
+def test_kernel_installs_a_named_kernel_for_this_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("JUPYTER_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    assert cli.main(["kernel"]) == 0
+    spec = json.loads((tmp_path / ".local/share/jupyter/kernels/ormkit/kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable
+    assert spec["display_name"] == "Python (ormkit)"
+    assert "installed the Jupyter kernel 'ormkit'" in capsys.readouterr().out
+
+
+def test_info_says_which_rule_chose_the_data_folder(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, _own_data_dir: Path
+) -> None:
+    assert cli.main(["info"]) == 0
+    assert f"data folder  {_own_data_dir}  (rule: $ORMKIT_DATA_DIR)" in capsys.readouterr().out
+    monkeypatch.delenv(DATA_DIR_ENV_VAR)
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "one folder per JupyterHub user ($JUPYTERHUB_USER=ada)" in out
+    assert str(Path("users") / "ada" / "ormkit.db") in out

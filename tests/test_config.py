@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,7 @@ SECRET = "s3cr3t-Pa55"
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.delenv(DATA_DIR_ENV_VAR, raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     return monkeypatch
 
 
@@ -79,6 +82,66 @@ def test_a_checkout_owned_by_someone_else_uses_the_per_user_folder(
     clean_env.delenv("XDG_DATA_HOME")
     clean_env.setenv("HOME", str(tmp_path / "home"))
     assert config_module.default_data_dir() == tmp_path / "home" / ".local" / "share" / "ormkit"
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_each_jupyterhub_user_gets_a_database_of_their_own(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, owned: bool
+) -> None:
+    # Simple spawners and one-uid containers run every hub user's server as one Unix user, with
+    # one home folder: only $JUPYTERHUB_USER tells them apart.
+    clean_env.setattr(config_module, "_owned_by_me", lambda path: owned)
+    clean_env.setenv("HOME", str(tmp_path / "home"))
+    clean_env.setenv("JUPYTERHUB_USER", "ada")
+    ada = config_module.data_dir()
+    clean_env.setenv("JUPYTERHUB_USER", "grace")
+    grace = config_module.data_dir()
+    assert ada.path != grace.path
+    assert ada.path.parent == grace.path.parent
+    assert ada.path.name == "ada" and ada.path.parent.name == "users"
+    assert Path(default_url().database).parent == grace.path  # type: ignore[arg-type]
+    assert "one folder per JupyterHub user ($JUPYTERHUB_USER=grace)" in grace.rule
+    expected = "your own checkout" if owned else "per-user data folder"
+    assert expected in grace.rule
+
+
+def test_data_dir_env_var_beats_the_hub_user(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("JUPYTERHUB_USER", "ada")
+    clean_env.setenv(DATA_DIR_ENV_VAR, str(tmp_path / "shared"))
+    assert config_module.data_dir() == config_module.DataDir(
+        tmp_path / "shared", "$ORMKIT_DATA_DIR"
+    )
+
+
+HUB_NAMES = ["ada", "a/b", "a-b", "a_b", "a.b", "..", ".", "", "ada@example.org", "Zoë",
+             "\u0ebc", "\udc80", "a b", "-2f", "A", "a"]  # fmt: skip
+
+
+def test_hub_user_names_become_distinct_safe_folder_names() -> None:
+    folders = [config_module.safe_folder_name(name) for name in HUB_NAMES]
+    assert len(set(folders)) == len(HUB_NAMES)
+    for folder in folders:
+        assert folder and folder not in (".", "..")
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+", folder), folder
+
+
+def test_the_default_database_of_a_hub_user_is_created_on_first_use(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setattr(config_module, "_owned_by_me", lambda path: False)
+    clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    clean_env.setenv("JUPYTERHUB_USER", "ada@example.org")
+
+    async def touch() -> None:
+        engine = make_engine()
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(touch())
+    assert (tmp_path / "xdg" / "ormkit" / "users" / "ada-40example.org" / "ormkit.db").is_file()
 
 
 def test_env_var_beats_the_default(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -151,8 +151,9 @@ def test_the_old_global_rule_kills_the_kernel_at_startup(
     from jupyter_client.manager import start_new_kernel
 
     env = {**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"}
-    with pytest.raises(RuntimeError, match="Kernel died"):
-        km, kc = start_new_kernel(kernel_name="python3", env=env, startup_timeout=60)
+    # It dies (Python 3.11) or hangs without answering (3.13): either way no lesson can run.
+    with pytest.raises(RuntimeError, match=r"Kernel died|Kernel didn.t respond"):
+        km, kc = start_new_kernel(kernel_name="python3", env=env, startup_timeout=30)
         kc.stop_channels()
         km.shutdown_kernel(now=True)
 

@@ -17,7 +17,11 @@ REPO = Path(__file__).resolve().parent.parent
 EXTRAS = ["notebooks", "test", "postgresql", "mysql"]  # what `.[dev]` and environment.yml hold
 
 # conda-forge spells a few packages differently from PyPI.
-CONDA_NAME = {"matplotlib": "matplotlib-base", "playwright": "playwright-python"}
+CONDA_NAME = {
+    "matplotlib": "matplotlib-base",
+    "playwright": "playwright-python",
+    "build": "python-build",
+}
 # What an extra of a requirement brings in (conda has no extras, so environment.yml lists it).
 EXTRA_PACKAGES = {("sqlalchemy", "asyncio"): ["greenlet"]}
 
