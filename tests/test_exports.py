@@ -17,6 +17,9 @@ API_MODULES = ["config", "crud", "db", "frames", "models", "results", "sql", "va
 NOT_EXPORTED = {
     "config.check_url": "resolve_url is the entry point; it calls check_url",
     "config.default_data_dir": "default_url is the public form",
+    "config.data_dir": "for ormkit info; default_url is the public form",
+    "config.DataDir": "the result type of config.data_dir",
+    "config.safe_folder_name": "a detail of the per-hub-user data folder",
     "config.is_sqlite": "internal dialect helper",
     "config.sqlite_file": "internal dialect helper",
     "db.describe": "display_url(engine.url) is the public form",
