@@ -269,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all lessons)")
     args = parser.parse_args(argv)
+    if not args.paths and lessons_are_packaged():
+        # The installed copy is not a source: regenerating it would edit site-packages.
+        parser.error("regenerates a source checkout's notebooks/; this ormkit is an installed copy")
     paths = args.paths or discover()
     failed = 0
     # Regenerate against a private database: never the learner's data/ folder, and never one that

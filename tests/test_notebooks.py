@@ -333,3 +333,15 @@ def test_the_versions_line_matches_on_other_pythons_and_sqlites(
         assert _sanitize(versions()) == here
     stored = {text for _, _, source, text in _stored_outputs() if "print(versions())" in source}
     assert {_sanitize(text).strip() for text in stored} == {here}
+
+
+def test_regen_refuses_to_edit_an_installed_copy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from ormkit import notebooks
+
+    monkeypatch.setattr(notebooks, "PACKAGED_LESSONS", notebooks.NOTEBOOK_DIR)
+    with pytest.raises(SystemExit) as exit_:
+        notebooks.main([])
+    assert exit_.value.code == 2
+    assert "installed copy" in capsys.readouterr().err

@@ -172,3 +172,14 @@ def test_makefile_targets_install_with_the_constraints(target: str) -> None:
         rf"^{target}:.*\b(lint|unit|nbval)\b", makefile, re.M
     ), target
     assert "-c constraints.txt" in makefile
+
+
+def test_pytest_turns_every_warning_into_an_error() -> None:
+    # Un-awaited coroutines, SAWarnings and unclosed connections (Python 3.13+ warns for sqlite3)
+    # fail the test that caused them; only a named, foreign warning may be ignored.
+    filters = pyproject()["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    assert filters[0] == "error"
+    for entry in filters[1:]:
+        action, _, rest = entry.partition(":")
+        assert action == "ignore" and rest.split(":")[0], entry  # a message, not a blanket rule
+        assert "ResourceWarning" not in entry and "Deprecation" not in rest.split(":")[0], entry
