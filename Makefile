@@ -33,6 +33,7 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ormkit tests notebooks benchmarks tools
 	$(BIN)/ruff format --check ormkit tests benchmarks tools
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope

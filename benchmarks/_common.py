@@ -7,7 +7,6 @@ included) and opened by the raw ``sqlite3`` baseline with the kit's own pragmas.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import sqlite3
@@ -68,10 +67,9 @@ async def new_kit_db(folder: Path, name: str):
     path = folder / name
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    old = db.engine
+    old = db.kit.engine
     engine = db.use_database(kit_url(path))
-    if old is not engine:
-        await old.dispose()
+    await old.dispose()
     await db.create_all_tables()
     async with engine.connect() as conn:  # warm the pool: connecting is not what we measure
         await conn.exec_driver_sql("SELECT 1")
@@ -103,7 +101,3 @@ def fmt_seconds(seconds: float) -> str:
 def temp_folder() -> tempfile.TemporaryDirectory[str]:
     # Benchmarks run against a real file on the same disk as the kit's default data folder.
     return tempfile.TemporaryDirectory(prefix="ormkit-bench-", dir=os.environ.get("TMPDIR"))
-
-
-def run(coro: Awaitable[object]) -> object:
-    return asyncio.run(coro)  # a script, not a notebook: asyncio.run is right here

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 import pytest
 
+from ormkit.config import resolve, scratch_data_dir
 from ormkit.notebooks import strict_kernels
 
 _stack = contextlib.ExitStack()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    updates = dict(_stack.enter_context(strict_kernels()))
-    if "ORMKIT_DATABASE_URL" not in os.environ:
+    if resolve().is_default:  # not when $ORMKIT_DATABASE_URL names a database
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        folder = tempfile.TemporaryDirectory(prefix=f"ormkit-nbval-{worker}-")
-        updates["ORMKIT_DATA_DIR"] = _stack.enter_context(folder)
+        _stack.enter_context(scratch_data_dir(f"ormkit-nbval-{worker}-"))
+    updates = dict(_stack.enter_context(strict_kernels()))
     saved = {key: os.environ.get(key) for key in updates}
     os.environ.update(updates)
 

@@ -7,6 +7,7 @@ Example:
     User(id=14, name='Ada', age=36)
 """
 
+from . import db as _db
 from .config import ConfigError, default_url, display_url, resolve_url
 from .crud import (
     add_many_users,
@@ -24,10 +25,11 @@ from .crud import (
 )
 from .db import (
     DatabaseLocationError,
+    KitDatabase,
     async_session,
     create_all_tables,
     drop_all_tables,
-    engine,
+    kit,
     make_engine,
     make_sessionmaker,
     reset,
@@ -42,11 +44,21 @@ from .validation import InvalidTypeError, ValidationError
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # ``ormkit.engine`` is the kit's current engine, looked up at each access (PEP 562), so it
+    # follows use_database() and is only created (never connected) on first use.
+    if name == "engine":
+        return _db.kit.engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Base",
     "ConfigError",
     "DatabaseLocationError",
     "InvalidTypeError",
+    "KitDatabase",
     "Post",
     "SQLLog",
     "User",
@@ -66,6 +78,7 @@ __all__ = [
     "get_user_by_name",
     "get_user_posts",
     "get_user_with_posts",
+    "kit",
     "list_users",
     "make_engine",
     "make_sessionmaker",

@@ -19,22 +19,33 @@ import contextlib
 import os
 import platform
 import re
-import secrets
-import socket
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL
 
 from . import config
+from .lab import (
+    LAB_HOST,
+    default_lessons_home,
+    free_port,
+    has_display,
+    lab_command,
+    lab_environ,
+    lab_url,
+    lessons_folder,
+    new_token,
+    pick_port,
+    port_is_free,
+)
 
 PROG = "ormkit"
-LAB_HOST = "127.0.0.1"
-LAB_DEFAULT_PORT = 8888
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -78,39 +89,34 @@ def require_notebooks_extra(command: str) -> None:
         )
 
 
-def _database(url: str | None) -> Any:
+def _database(url: str | None) -> config.Resolved:
     """Resolve ``--database`` (else the environment, else the default); ConfigError -> exit 2."""
     try:
-        return config.check_url(url, source="--database") if url else config.resolve_url()
+        return config.resolve(url, source="--database")
     except config.ConfigError as exc:
         raise CommandError(str(exc), code=2) from None
 
 
-def _is_default(url: Any) -> bool:
-    return url == config.default_url()
-
-
-def _source(url_arg: str | None) -> str:
-    if url_arg:
-        return "--database"
-    if os.environ.get(config.ENV_VAR):
-        return f"${config.ENV_VAR}"
-    return "default"
-
-
-def _run(coro: Any) -> Any:
-    """Run a coroutine, turning database errors into one-line :class:`CommandError`."""
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """Turn a database that cannot be used into a one-line :class:`CommandError` (exit 1)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from .db import DatabaseLocationError
 
     try:
-        return asyncio.run(coro)
+        yield
     except DatabaseLocationError as exc:
         raise CommandError(str(exc)) from None
     except (SQLAlchemyError, OSError) as exc:
         message = str(exc).split("\n")[0]
         raise CommandError(f"cannot use the database: {type(exc).__name__}: {message}") from None
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, turning database errors into one-line :class:`CommandError`."""
+    with _database_errors():
+        return asyncio.run(coro)
 
 
 def _version(dist: str) -> str | None:
@@ -124,113 +130,30 @@ def _version(dist: str) -> str | None:
 # ormkit lab
 
 
-def free_port(host: str = LAB_HOST) -> int:
-    """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _port_is_free(port: int, host: str = LAB_HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _has_display() -> bool:
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def new_token() -> str:
-    """Return a fresh random token for JupyterLab (never empty)."""
-    return secrets.token_hex(24)
-
-
-def lab_url(port: int, token: str, path: str = "lab") -> str:
-    return f"http://{LAB_HOST}:{port}/{path}?token={token}"
-
-
-def write_token_config(token: str) -> Path:
-    """Write ``c.IdentityProvider.token = token`` to a new file only this user can read."""
-    folder = Path(tempfile.mkdtemp(prefix="ormkit-lab-"))  # created with mode 0700
-    path = folder / "ormkit_lab_token.py"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"c.IdentityProvider.token = {token!r}\n")
-    return path
-
-
-def lab_command(
-    *,
-    port: int,
-    token: str,
-    notebook_dir: Path | None = None,
-    open_browser: bool = False,
-    allow_root: bool | None = None,
-    extra: Sequence[str] = (),
-) -> list[str]:
-    """Return the argv that starts JupyterLab on ``notebook_dir``: 127.0.0.1, token auth on.
-
-    The token is required and never empty, so authentication cannot be switched off from here.
-    It goes into a private config file (mode 0600, in a fresh 0700 folder) passed with
-    ``--config``, not onto the command line, where any local user could read it with ``ps``;
-    that file is loaded after the user's own Jupyter config, so a ``token = ''`` there cannot
-    switch it off. ``port_retries=0`` makes a busy port an error instead of a silent move to
-    another port (the printed URL would be wrong). ``allow_root`` defaults to "running as root".
-    """
-    if not token or not token.strip():
-        raise ValueError("JupyterLab needs a non-empty token; token authentication stays on")
-    root = notebook_dir if notebook_dir is not None else _notebook_dir()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--config={write_token_config(token)}",
-        f"--ServerApp.ip={LAB_HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        "--ServerApp.open_browser=" + ("True" if open_browser else "False"),
-    ]
-    if allow_root if allow_root is not None else _is_root():
-        cmd.append("--allow-root")
-    cmd.extend(extra)
-    return cmd
-
-
 def cmd_lab(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    if args.database:
-        url = _database(args.database)
-        env[config.ENV_VAR] = url.render_as_string(hide_password=False)
+    target = _database(args.database)  # a bad $ORMKIT_DATABASE_URL too: one line, exit 2
     if args.port is not None:
         port = args.port
-        if not _port_is_free(port):
+        if not port_is_free(port):
             raise CommandError(f"port {port} on {LAB_HOST} is in use; choose another with --port")
     else:
-        port = (
-            next(
-                (p for p in range(LAB_DEFAULT_PORT, LAB_DEFAULT_PORT + 50) if _port_is_free(p)),
-                None,
-            )
-            or free_port()
-        )
-    folder = _lessons_folder(args.dir)
+        port = pick_port()
+    try:
+        folder, copied = lessons_folder(args.dir)
+    except OSError as exc:
+        where = args.dir or default_lessons_home()
+        raise CommandError(f"cannot copy the lessons to {where}: {exc.strerror or exc}") from None
     token = new_token()
-    open_browser = args.browser if args.browser is not None else _has_display()
-    cmd = lab_command(port=port, token=token, notebook_dir=folder, open_browser=open_browser)
-    database = config.display_url(config.resolve_url(env.get(config.ENV_VAR) or None))
+    env = lab_environ(token)
+    if args.database:
+        env[config.ENV_VAR] = target.url.render_as_string(hide_password=False)
+    open_browser = args.browser if args.browser is not None else has_display()
+    cmd = lab_command(port=port, notebook_dir=folder, open_browser=open_browser)
+    if copied is not None and copied.copied:
+        kept = f" (kept {len(copied.kept)} you already have)" if copied.kept else ""
+        print(f"ormkit lab: copied {len(copied.copied)} lesson file(s) to {folder}{kept}")
     print(f"ormkit lab: notebooks in {folder}")
-    print(f"ormkit lab: database {database}")
+    print(f"ormkit lab: database {target.shown}  ({target.source})")
     print("ormkit lab: open this URL (the token is your password; do not share it):")
     print(f"    {lab_url(port, token)}", flush=True)
     if os.name != "posix":  # pragma: no cover - Windows has no exec that keeps the console
@@ -239,114 +162,11 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=env)
     # Replace this process so Ctrl-C goes straight to Jupyter (its own shutdown prompt).
     os.execve(sys.executable, cmd, env)
-    return 0  # not reached
-
-
-def default_lessons_home() -> Path:
-    """Where an installed kit puts the learner's copy of the lessons: ``~/ormkit-lessons``."""
-    return Path.home() / "ormkit-lessons"
-
-
-def _lessons_folder(given: str | None) -> Path:
-    """The folder JupyterLab opens: a source checkout's notebooks/, else the learner's copy.
-
-    An installed kit's lessons sit in site-packages, which a learner must never edit (an upgrade
-    would wipe their work, and it may be read-only): they are copied to a folder the user owns,
-    ``--dir`` or ``~/ormkit-lessons``, and files already there are kept as they are.
-    """
-    from .notebooks import copy_lessons, lessons_are_packaged
-
-    if given is None and not lessons_are_packaged():
-        return _notebook_dir()
-    folder = Path(given).expanduser() if given else default_lessons_home()
-    try:
-        report = copy_lessons(folder.resolve())
-    except OSError as exc:
-        raise CommandError(f"cannot copy the lessons to {folder}: {exc.strerror or exc}") from None
-    if report.copied:
-        kept = f" (kept {len(report.kept)} you already have)" if report.kept else ""
-        print(f"ormkit lab: copied {len(report.copied)} lesson file(s) to {folder}{kept}")
-    return folder.resolve()
+    return 0  # reached only where execve is replaced (tests)
 
 
 # --------------------------------------------------------------------------------------------
 # ormkit check
-
-
-class _TextBar:
-    """A minimal progress bar on stderr, for when tqdm is not installed."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.tty = sys.stderr.isatty()
-
-    def describe(self, label: str) -> None:
-        if self.tty:
-            width = 24
-            filled = width * self.done // max(self.total, 1)
-            bar = "#" * filled + "-" * (width - filled)
-            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} {label[:40]:40}")
-            sys.stderr.flush()
-
-    def write(self, line: str) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-            sys.stderr.flush()
-        print(line, flush=True)
-
-    def update(self) -> None:
-        self.done += 1
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-            sys.stderr.flush()
-
-
-class _TqdmBar:
-    def __init__(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self.bar = tqdm(total=total, unit="nb", file=sys.stderr, disable=None, leave=False)
-
-    def describe(self, label: str) -> None:
-        self.bar.set_description_str(label[:40])
-
-    def write(self, line: str) -> None:
-        self._tqdm.write(line, file=sys.stdout)
-
-    def update(self) -> None:
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _progress(total: int) -> Any:
-    try:
-        return _TqdmBar(total)
-    except ImportError:
-        return _TextBar(total)
-
-
-@contextlib.contextmanager
-def _scratch_data_dir(enabled: bool) -> Iterator[str | None]:
-    """Point the kernels' default database at a temporary folder (not the learner's data)."""
-    if not enabled:
-        yield None
-        return
-    saved = os.environ.get(config.DATA_DIR_ENV_VAR)
-    with tempfile.TemporaryDirectory(prefix="ormkit-check-") as folder:
-        os.environ[config.DATA_DIR_ENV_VAR] = folder
-        try:
-            yield folder
-        finally:
-            if saved is None:
-                os.environ.pop(config.DATA_DIR_ENV_VAR, None)
-            else:
-                os.environ[config.DATA_DIR_ENV_VAR] = saved
 
 
 def _shown_path(path: Path) -> str:
@@ -386,14 +206,11 @@ def _is_notebook(path: Path) -> bool:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .notebooks import discover, execute
+    from .progress import CommandBar
 
-    url = None
-    target = None
-    if args.database:
-        target = _database(args.database)
-        url = target.render_as_string(hide_password=False)
-    elif os.environ.get(config.ENV_VAR):
-        target = _database(None)  # a bad $ORMKIT_DATABASE_URL is a one-line error, not 20 failures
+    # A bad --database or $ORMKIT_DATABASE_URL is one line, not 23 failed notebooks.
+    target = _database(args.database)
+    url = None if target.is_default else target.url.render_as_string(hide_password=False)
     paths = [Path(p) for p in args.notebooks] or discover()
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -401,31 +218,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     not_notebooks = [p for p in paths if not _is_notebook(p)]
     if not_notebooks:
         raise CommandError(f"not a Jupyter notebook: {not_notebooks[0]}", code=2)
-    if target is not None and _needs_confirmation(target):
+    if not paths:
+        raise CommandError(f"no notebooks found in {_notebook_dir()}")
+    if _needs_confirmation(target):
         # Every lesson starts with reset(): running them drops and reloads the kit's tables there.
         _confirm(
-            f"Every lesson resets the tables users and posts in {config.display_url(target)}. "
-            "Continue?",
+            f"Every lesson resets the tables users and posts in {target.shown}. Continue?",
             yes=args.yes,
             what="run the lessons on that database",
         )
-    if not paths:
-        raise CommandError(f"no notebooks found in {_notebook_dir()}")
-    shown_db = (
-        config.display_url(url)
-        if url
-        else (
-            config.display_url(os.environ[config.ENV_VAR])
-            if os.environ.get(config.ENV_VAR)
-            else "a temporary SQLite file (your data/ is left alone)"
-        )
-    )
-    print(f"Checking {len(paths)} notebook(s) on {shown_db}", flush=True)
+    shown = "a temporary SQLite file (your data is left alone)" if url is None else target.shown
+    print(f"Checking {len(paths)} notebook(s) on {shown}", flush=True)
     failures = []
     started = time.perf_counter()
-    bar = _progress(len(paths))
+    bar = CommandBar(len(paths), unit="nb")
     try:
-        with _scratch_data_dir(url is None and not os.environ.get(config.ENV_VAR)):
+        with config.scratch_data_dir("ormkit-check-") if url is None else contextlib.nullcontext():
             for path in paths:
                 bar.describe(path.name)
                 outcome = execute(path, database_url=url, write=False, timeout=args.timeout)
@@ -461,39 +269,41 @@ def _confirm(question: str, *, yes: bool, what: str) -> None:
         raise CommandError("aborted; nothing was changed")
 
 
-def _needs_confirmation(url: Any) -> bool:
+def _needs_confirmation(target: config.Resolved) -> bool:
     # The kit's own default file and throwaway in-memory databases hold nothing precious.
-    return not _is_default(url) and not (config.is_sqlite(url) and config.sqlite_file(url) is None)
+    url = target.url
+    in_memory = config.is_sqlite(url) and config.sqlite_file(url) is None
+    return not (target.is_default or url == config.default_url() or in_memory)
 
 
-async def _reset(url: Any) -> tuple[int, int]:
-    from sqlalchemy import func, select
-
-    from .db import make_engine, reset
-    from .models import Post, User
+async def _on(url: URL, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(engine)`` on a new engine for ``url``, disposed afterwards."""
+    from .db import make_engine
 
     engine = make_engine(url)
     try:
-        await reset(engine)
-        async with engine.connect() as conn:
-            users = await conn.scalar(select(func.count()).select_from(User))
-            posts = await conn.scalar(select(func.count()).select_from(Post))
+        return await work(engine)
     finally:
         await engine.dispose()
-    return users, posts
+
+
+async def _reset_and_count(engine: Any) -> dict[str, int] | None:
+    from .db import reset, row_counts
+
+    await reset(engine)
+    return await row_counts(engine)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    url = _database(args.database)
-    shown = config.display_url(url)
-    if _needs_confirmation(url):
+    target = _database(args.database)
+    if _needs_confirmation(target):
         _confirm(
-            f"Drop the tables users and posts in {shown} and reload the sample data?",
+            f"Drop the tables users and posts in {target.shown} and reload the sample data?",
             yes=args.yes,
-            what=f"reset {shown}",
+            what=f"reset {target.shown}",
         )
-    users, posts = _run(_reset(url))
-    print(f"reset {shown}: {users} users, {posts} posts")
+    counts = _run(_on(target.url, _reset_and_count)) or {}
+    print(f"reset {target.shown}: {counts.get('users', 0)} users, {counts.get('posts', 0)} posts")
     return 0
 
 
@@ -501,33 +311,21 @@ def cmd_reset(args: argparse.Namespace) -> int:
 # ormkit playground
 
 
-def playground_url() -> Any:
+def playground_url() -> URL:
     """The playground's own SQLite file, beside (never instead of) the lessons' database."""
-    return config.URL.create(
-        "sqlite+aiosqlite", database=str(config.default_data_dir() / "playground.db")
-    )
+    return URL.create("sqlite+aiosqlite", database=str(config.default_data_dir() / "playground.db"))
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
     from . import playground
 
     if args.database:
-        url = _database(args.database)
+        url = _database(args.database).url
     else:
         url = playground_url()
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    try:
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    with _database_errors():
         return playground.run(url, fresh=args.database is None)
-    except CommandError:
-        raise
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from .db import DatabaseLocationError
-
-        if isinstance(exc, DatabaseLocationError | SQLAlchemyError | OSError):
-            raise CommandError(f"cannot use the database: {str(exc).splitlines()[0]}") from None
-        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,28 +378,11 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 # ormkit info
 
 
-async def _row_counts(url: Any) -> dict[str, int] | None:
-    from sqlalchemy import func, inspect, select
-
-    from .db import make_engine
-    from .models import Base
-
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            existing = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-            tables = [t for t in Base.metadata.sorted_tables if t.name in existing]
-            if not tables:
-                return None
-            return {t.name: await conn.scalar(select(func.count()).select_from(t)) for t in tables}
-    finally:
-        await engine.dispose()
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     from . import __version__
+    from .db import row_counts
 
-    url = _database(args.database)
+    target = _database(args.database)
     rows = [
         ("ormkit", __version__),
         ("Python", f"{platform.python_version()} ({sys.executable})"),
@@ -616,17 +397,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("ipykernel", "ipykernel"),
     ]:
         rows.append((label, _version(dist) or "not installed"))
-    rows.append(("database", f"{config.display_url(url)}  ({_source(args.database)})"))
+    rows.append(("database", f"{target.shown}  ({target.source})"))
     chosen = config.data_dir()
     rows.append(("data folder", f"{chosen.path}  (rule: {chosen.rule})"))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
-    path = config.sqlite_file(url)
+    path = config.sqlite_file(target.url)
     if path is not None and not path.exists():
         print(f"{'tables':<{width}}  database file not created yet (run: ormkit reset)")
         return 0
-    counts = _run(_row_counts(url))
+    counts = _run(_on(target.url, row_counts))
     if counts is None:
         print(f"{'tables':<{width}}  tables not created yet (run: ormkit reset)")
     else:
@@ -798,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["build_parser", "free_port", "lab_command", "lab_url", "main", "new_token"]
+# free_port, lab_command, lab_url and new_token live in ormkit.lab; re-exported for old callers.
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +89,26 @@ def data_dir() -> DataDir:
     return DataDir(path, rule)
 
 
+@contextmanager
+def scratch_data_dir(prefix: str = "ormkit-scratch-") -> Iterator[Path]:
+    """Point the default database at a new temporary folder for the block, then remove it.
+
+    What ``ormkit check``, ``make regen`` and nbval's workers run on: never the learner's data.
+    Sets ``ORMKIT_DATA_DIR`` in ``os.environ`` (kernels started in the block inherit it) and
+    restores the previous value afterwards.
+    """
+    saved = os.environ.get(DATA_DIR_ENV_VAR)
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        os.environ[DATA_DIR_ENV_VAR] = folder
+        try:
+            yield Path(folder)
+        finally:
+            if saved is None:
+                os.environ.pop(DATA_DIR_ENV_VAR, None)
+            else:
+                os.environ[DATA_DIR_ENV_VAR] = saved
+
+
 def default_data_dir() -> Path:
     """Return the folder that holds the default SQLite file (see :func:`data_dir`)."""
     return data_dir().path
@@ -117,7 +140,7 @@ def _owned_by_me(path: Path) -> bool:
     getuid = getattr(os, "getuid", None)
     if getuid is None:  # Windows: no shared-checkout hubs to worry about
         return True
-    return path.stat().st_uid == getuid()
+    return bool(path.stat().st_uid == getuid())
 
 
 def default_url() -> URL:
@@ -130,6 +153,40 @@ def default_url() -> URL:
     return URL.create("sqlite+aiosqlite", database=str(default_data_dir() / DEFAULT_FILENAME))
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A database URL and where it came from (``source``): what ``ormkit info`` prints."""
+
+    url: URL
+    source: str
+    is_default: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The URL with its password hidden."""
+        return display_url(self.url)
+
+
+def resolve(url: str | URL | None = None, *, source: str = "the url argument") -> Resolved:
+    """Decide the database: ``url`` if given, else ``$ORMKIT_DATABASE_URL``, else the default.
+
+    ``source`` names the argument in messages and in the result (``"--database"`` for the CLI).
+    An empty environment variable counts as unset; an empty ``url`` is an error. Raises
+    :class:`ConfigError` for a URL that cannot be used, naming where it came from.
+
+    Example:
+        >>> resolve("sqlite+aiosqlite://", source="--database").source
+        '--database'
+    """
+    if url is not None:
+        return Resolved(check_url(url, source=source), source)
+    from_env = os.environ.get(ENV_VAR) or None
+    if from_env is not None:
+        return Resolved(check_url(from_env, source=f"${ENV_VAR}"), f"${ENV_VAR}")
+    chosen = data_dir()
+    return Resolved(default_url(), f"default: {chosen.rule}", is_default=True)
+
+
 def resolve_url(url: str | URL | None = None) -> URL:
     """Return the URL to use: ``url`` if given, else ``$ORMKIT_DATABASE_URL``, else the default.
 
@@ -140,14 +197,7 @@ def resolve_url(url: str | URL | None = None) -> URL:
         >>> resolve_url("sqlite+aiosqlite://").drivername
         'sqlite+aiosqlite'
     """
-    if url is None:
-        url = os.environ.get(ENV_VAR) or None
-        source = f"${ENV_VAR}" if url else None
-    else:
-        source = "the url argument"
-    if url is None:
-        return default_url()
-    return check_url(url, source=source)
+    return resolve(url).url
 
 
 def check_url(url: str | URL, *, source: str = "the url") -> URL:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -208,6 +208,7 @@ async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> b
         # One DELETE, not "load, then session.delete()": the database decides atomically whether
         # the row existed, so two concurrent deletes of one id cannot both report True.
         result = await s.execute(delete(User).where(User.id == user_id))
+    assert isinstance(result, CursorResult)  # a DELETE's result reports its rowcount
     return result.rowcount == 1
 
 

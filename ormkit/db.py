@@ -1,20 +1,25 @@
 """Engines, sessions, the schema and per-dialect setup: ``engine``, ``async_session``, ``reset()``.
 
-The module-level ``engine`` and ``async_session`` are the cheat sheet's names, built for the
-configured URL (see :mod:`ormkit.config`). Creating an engine never connects; the first
-``await`` that needs the database does. ``make_engine`` / ``make_sessionmaker`` build others
-(tests, a second database).
+The kit's current database is one object, :data:`kit` (a :class:`KitDatabase`): its URL and
+where that came from (:func:`ormkit.config.resolve`), its engine, created on first use, and its
+sessions. ``engine`` and ``async_session``, the cheat sheet's names, are views of it;
+:func:`use_database` and ``async with kit.using(url):`` are the only ways to swap it. Creating an
+engine never connects; the first ``await`` that needs the database does. ``make_engine`` /
+``make_sessionmaker`` build others (tests, a second database).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc, insert, text
-from sqlalchemy.engine import URL
+from sqlalchemy import event, exc, func, insert, select, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import URL, Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -25,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from . import sample_data
-from .config import ConfigError, default_url, display_url, resolve_url, sqlite_file
+from .config import Resolved, default_url, resolve, resolve_url, sqlite_file
 from .models import Base, Post, User
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -129,20 +134,20 @@ def _setup_server(engine: AsyncEngine) -> None:
     if name in ("mysql", "mariadb"):
 
         @event.listens_for(sync_engine, "connect")
-        def _set_session(dbapi_connection, connection_record):
+        def _set_session(dbapi_connection: Any, connection_record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(f"SET SESSION sql_mode = '{MYSQL_SQL_MODE}'")
             cursor.close()
 
     @event.listens_for(sync_engine, "handle_error")
-    def _normalize_refused_row(context):
+    def _normalize_refused_row(context: ExceptionContext) -> exc.StatementError | None:
         original = context.original_exception
         if isinstance(context.sqlalchemy_exception, exc.IntegrityError):
             return None
         if name == "postgresql":
             refused = getattr(original, "sqlstate", None) in _PG_REFUSED_ROW
         else:
-            args = getattr(original, "args", ())
+            args: tuple[Any, ...] = getattr(original, "args", ())
             refused = bool(args) and args[0] in _MYSQL_REFUSED_ROW
         if not refused or context.statement is None:
             return None
@@ -153,7 +158,7 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "do_connect")
-    def _check_location(dialect, conn_rec, cargs, cparams):
+    def _check_location(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
         if path is None:
             return
         folder = path.parent
@@ -168,7 +173,7 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
                 )
 
     @event.listens_for(sync_engine, "connect")
-    def _set_pragmas(dbapi_connection, connection_record):
+    def _set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         # SQLite ignores FOREIGN KEY constraints unless each connection turns them on.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -180,16 +185,17 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
         cursor.close()
 
     @event.listens_for(sync_engine, "savepoint")
-    def _begin_before_savepoint(conn, name):
+    def _begin_before_savepoint(conn: Connection, name: str) -> None:
         # The sqlite3 driver only sends BEGIN before INSERT/UPDATE/DELETE. A SAVEPOINT outside a
         # transaction *starts* one, and its RELEASE then commits for real: a later ROLLBACK of the
         # outer session transaction could not undo it. Open the transaction first.
         # (https://www.sqlite.org/lang_savepoint.html, "transaction nesting")
-        if not conn.connection.driver_connection.in_transaction:
+        driver_connection: Any = conn.connection.driver_connection  # sqlite3 under aiosqlite
+        if not driver_connection.in_transaction:
             conn.exec_driver_sql("BEGIN")
 
     @event.listens_for(sync_engine, "handle_error")
-    def _explain_file_errors(context):
+    def _explain_file_errors(context: ExceptionContext) -> DatabaseLocationError | None:
         original = context.original_exception
         if path is None or not isinstance(original, sqlite3.OperationalError):
             return None
@@ -217,44 +223,100 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     Example:
         >>> Session = make_sessionmaker(make_engine("sqlite+aiosqlite://"))
         >>> async with Session() as session:
-        ...     await session.execute(text("SELECT 1"))
+        ...     result = await session.execute(text("SELECT 1"))
+        >>> result.scalar_one()
+        1
     """
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def describe(engine: AsyncEngine) -> str:
-    """Return the engine's URL with the password hidden."""
-    return display_url(engine.url)
+class _KitSessions(async_sessionmaker[AsyncSession]):
+    """``async_session``: a session factory always bound to the kit's current engine."""
+
+    def __call__(self, **local_kw: Any) -> AsyncSession:
+        if self.kw.get("bind") is None:
+            self.configure(bind=kit.engine)  # first use: create the engine now
+        return super().__call__(**local_kw)
 
 
-class _UnusableEngine:
-    """Stands in for ``engine`` when ``$ORMKIT_DATABASE_URL`` is unusable.
+class KitDatabase:
+    """The kit's current database: where it is, where that came from, its engine and sessions.
 
-    Importing ormkit must not fail on a bad URL (the ``ormkit`` command could not even print
-    its one-line error, nor ``--help``); the first real use raises the :class:`ConfigError`
-    that explains the URL instead.
+    Every coroutine of the kit, ``ormkit.engine`` and ``ormkit.async_session`` ask this one
+    object. The engine is created on first use, from :func:`ormkit.config.resolve` (argument >
+    ``$ORMKIT_DATABASE_URL`` > the default file), so ``import ormkit`` never fails on a bad URL:
+    the first use raises the :class:`ConfigError` that explains it. :meth:`use` points the kit at
+    another database; :meth:`using` does it for a block and puts the previous one back.
+
+    Example:
+        >>> async with kit.using("sqlite+aiosqlite://") as engine:
+        ...     await reset()  # on an in-memory database; the default file is untouched
+        ...     print(kit.resolved.source, engine.url)
+        the url argument sqlite+aiosqlite://
     """
 
-    def __init__(self, error: ConfigError) -> None:
-        self._error = error
+    def __init__(self) -> None:
+        self._engine: AsyncEngine | None = None
+        self._resolved: Resolved | None = None
+        self.sessions: async_sessionmaker[AsyncSession] = _KitSessions(expire_on_commit=False)
 
-    def __getattr__(self, name: str) -> Any:
-        raise ConfigError(str(self._error))
+    @property
+    def resolved(self) -> Resolved:
+        """The URL in use and its source (resolved now if nothing has been used yet)."""
+        if self._resolved is None:
+            self._resolved = resolve()
+        return self._resolved
 
-    def __repr__(self) -> str:
-        return f"<unusable engine: {self._error}>"
+    @property
+    def engine(self) -> AsyncEngine:
+        """The current engine, created on first use (creating one never connects)."""
+        if self._engine is None:
+            self._install(make_engine(self.resolved.url), self.resolved)
+        assert self._engine is not None
+        return self._engine
+
+    def _install(self, engine: AsyncEngine | None, resolved: Resolved | None) -> None:
+        self._engine, self._resolved = engine, resolved
+        self.sessions.configure(bind=engine)
+
+    def use(self, url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
+        """Point the kit at ``url`` (``None``: resolve again); return the new engine.
+
+        The old engine is not disposed: its owner does that (see :func:`use_database`).
+        """
+        resolved = resolve(url)
+        engine = make_engine(resolved.url, **kwargs)
+        self._install(engine, resolved)
+        return engine
+
+    @asynccontextmanager
+    async def using(self, url: str | URL, **kwargs: Any) -> AsyncIterator[AsyncEngine]:
+        """Use ``url`` for the block, then dispose of its engine and restore the previous one."""
+        previous = self._engine, self._resolved
+        engine = self.use(url, **kwargs)
+        try:
+            yield engine
+        finally:
+            try:
+                await engine.dispose()
+            finally:
+                self._install(*previous)
 
 
-try:
-    engine: AsyncEngine = make_engine()
-except ConfigError as _error:
-    engine = _UnusableEngine(_error)  # type: ignore[assignment]
-async_session: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
+kit = KitDatabase()
+# The cheat sheet's name: a session factory for the kit's current engine.
+async_session: async_sessionmaker[AsyncSession] = kit.sessions
+
+
+def __getattr__(name: str) -> Any:
+    # ``ormkit.db.engine`` is the kit's current engine, looked up at each access (PEP 562).
+    if name == "engine":
+        return kit.engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _engine(given: AsyncEngine | None) -> AsyncEngine:
-    # Looked up at call time so tests (and `use_database`) can swap the module's engine.
-    return given if given is not None else engine
+    return given if given is not None else kit.engine
 
 
 async def create_all_tables(engine: AsyncEngine | None = None) -> None:
@@ -324,20 +386,41 @@ async def reset(engine: AsyncEngine | None = None) -> None:
     await seed(engine)
 
 
+async def row_counts(engine: AsyncEngine | None = None) -> dict[str, int] | None:
+    """Count the rows of each kit table that exists; ``None`` when none of them exists yet.
+
+    Example:
+        >>> await reset()
+        >>> await row_counts()
+        {'users': 13, 'posts': 16}
+    """
+    async with _engine(engine).connect() as conn:
+        existing = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))
+        tables = [t for t in Base.metadata.sorted_tables if t.name in existing]
+        if not tables:
+            return None
+        counts = {}
+        for table in tables:
+            counts[table.name] = int(
+                await conn.scalar(select(func.count()).select_from(table)) or 0
+            )
+        return counts
+
+
 def use_database(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
     """Point ``ormkit``'s default ``engine`` / ``async_session`` at another database.
 
-    The kit's coroutines pick the new engine up at their next call. Names imported earlier with
-    ``from ormkit import engine`` still refer to the old engine: import them again.
-    The old engine is not disposed; ``await old.dispose()`` when done with it.
+    The kit's coroutines and ``async_session`` pick the new engine up at once, and so does
+    ``ormkit.engine``. A name bound earlier with ``from ormkit import engine`` still refers to
+    the old engine: import it again. The old engine is not disposed; ``await old.dispose()``
+    when done with it. (For a block, ``async with ormkit.db.kit.using(url):`` restores it.)
 
     Example:
         >>> old = ormkit.engine
-        >>> use_database("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-        >>> await reset()  # now on PostgreSQL
+        >>> engine = use_database("sqlite+aiosqlite://")
+        >>> await reset()  # now on an in-memory database
+        >>> ormkit.engine is engine
+        True
         >>> await old.dispose()
     """
-    global engine
-    engine = make_engine(url, **kwargs)
-    async_session.configure(bind=engine)
-    return engine
+    return kit.use(url, **kwargs)

@@ -59,8 +59,9 @@ def _is_integer(sql_type: Any) -> bool:
 
 
 def _frame_from_columns(
-    names: Sequence[str], columns: Sequence[Sequence[Any]], integer: Sequence[bool]
+    names: Sequence[str], columns: Sequence[Sequence[Any]], integer: Sequence[bool | None]
 ) -> pd.DataFrame:
+    """One column per name; ``integer``: True/False when the SQL type is known, None if not."""
     data: dict[str, Any] = {}
     for name, values, is_int in zip(names, columns, integer, strict=True):
         data[name] = _series(values, is_int)
@@ -91,7 +92,11 @@ def _needs_processing(types: Sequence[Any], dialect: Any) -> bool:
     for sql_type in types:
         if sql_type is None:
             return True
-        if sql_type.dialect_impl(dialect).result_processor(dialect, None) is not None:
+        try:
+            processor = sql_type.dialect_impl(dialect).result_processor(dialect, None)
+        except TypeError:  # asyncpg's NUMERIC needs the column's type code: take the safe path
+            return True
+        if processor is not None:
             return True
     return False
 
@@ -119,7 +124,7 @@ async def read_frame(
     if session is not None:
         conn = await session.connection()
         return await _read(conn, stmt)
-    async with (engine if engine is not None else db.engine).connect() as conn:
+    async with db._engine(engine).connect() as conn:
         return await _read(conn, stmt)
 
 
@@ -143,8 +148,8 @@ async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
         df = pd.DataFrame.from_records(records, columns=names, coerce_float=False)
         return _tidy_dtypes(_fix_integer_dtypes(df, integer), types)
     rows = result.all()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    typed = [
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    typed: list[bool | None] = [
         True if i else (None if t is None else False) for i, t in zip(integer, types, strict=True)
     ]
     return _tidy_dtypes(_frame_from_columns(names, columns, typed), types)
@@ -202,7 +207,7 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
     first = items[0]
     if isinstance(first, Row):
         keys = list(first._fields)
-        columns = list(zip(*items, strict=True))
+        columns: list[Sequence[Any]] = list(zip(*items, strict=True))
         names: list[str] = []
         expanded: list[Sequence[Any]] = []
         # An outer join's entity column may start with None: look at its first object.

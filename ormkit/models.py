@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, Connection, Dialect, ForeignKey, String, Table
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy.schema import BaseDDLElement, SchemaItem
+from sqlalchemy.sql.compiler import DDLCompiler
 
 from .validation import (
     AGE_MAX,
@@ -40,6 +42,21 @@ class Base(AsyncAttrs, DeclarativeBase):
         return f"{type(self).__name__}({fields})"
 
 
+def _not_sqlite(
+    ddl: BaseDDLElement,
+    target: SchemaItem | str,
+    bind: Connection | None,
+    tables: list[Table] | None = None,
+    state: Any | None = None,
+    *,
+    dialect: Dialect,
+    compiler: DDLCompiler | None = None,
+    checkfirst: bool = False,
+    **kw: Any,
+) -> bool:
+    return dialect.name != "sqlite"
+
+
 def _length_checks(column: str, max_length: int, table: str) -> tuple[CheckConstraint, ...]:
     # Not blank (TRIM, so "   " is refused as @validates refuses it) and at most max_length
     # characters. SQLite ignores VARCHAR(n), so the limit is a CHECK there; MySQL's LENGTH() counts
@@ -52,7 +69,7 @@ def _length_checks(column: str, max_length: int, table: str) -> tuple[CheckConst
         CheckConstraint(
             f"char_length(trim({column})) >= 1 AND char_length({column}) <= {max_length}",
             name=name,
-        ).ddl_if(callable_=lambda ddl, target, bind, dialect, **kw: dialect.name != "sqlite"),
+        ).ddl_if(callable_=_not_sqlite),
     )
 
 

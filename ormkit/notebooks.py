@@ -7,6 +7,7 @@ writing the result back in place; nothing is ever hand-edited.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _PACKAGE = Path(__file__).resolve().parent
 # Where the lessons are: a source checkout's notebooks/ folder, else the copy a wheel carries
@@ -194,7 +196,7 @@ def execute(
     )
     started = time.perf_counter()
     error = None
-    failed: dict = {}
+    failed: dict[str, Any] = {}
     # No deprecated API in any lesson: the same rule as under nbval (notebooks/conftest.py).
     with strict_kernels() as strict, _environ({**env, **strict}):
         try:
@@ -212,7 +214,7 @@ def execute(
     return Outcome(path, seconds, error, **failed)
 
 
-def _failed_cell(nb, exc) -> dict:
+def _failed_cell(nb: Any, exc: BaseException) -> dict[str, Any]:
     """Locate the cell whose error output stopped the run (nbclient stores it on the cell)."""
     # The last error output: earlier ones belong to cells tagged raises-exception.
     for index, cell in reversed(list(enumerate(nb.cells))):
@@ -235,19 +237,20 @@ def _summarize(message: str) -> str:
     return "\n".join(lines[-12:])
 
 
-def _normalize(nb) -> None:
+def _normalize(nb: Any) -> None:
     # Execution timestamps change on every run; keep diffs to what a reader sees.
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
         if "outputs" in cell:
-            cell.outputs = _coalesce_streams(cell.outputs)
+            cell.outputs = coalesce_streams(cell.outputs)
     nb.metadata.pop("widgets", None)
 
 
-def _coalesce_streams(outputs: list) -> list:
+def coalesce_streams(outputs: list[Any]) -> list[Any]:
+    """Merge neighbouring stream outputs of the same name (stdout, stderr) into one."""
     # The kernel flushes stdout on a timer, so one cell's prints may arrive as one stream output
     # or several depending on machine load; merge neighbours (as nbval does when comparing).
-    merged: list = []
+    merged: list[Any] = []
     for output in outputs:
         previous = merged[-1] if merged else None
         if (
@@ -276,16 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     # Regenerate against a private database: never the learner's data/ folder, and never one that
     # another run is resetting at the same moment.
-    with tempfile.TemporaryDirectory(prefix="ormkit-regen-") as data_dir:
-        env = {} if os.environ.get("ORMKIT_DATABASE_URL") else {"ORMKIT_DATA_DIR": data_dir}
-        with _environ(env):
-            for path in paths:
-                outcome = execute(path, write=True)
-                status = "ok" if outcome.ok else "FAILED"
-                print(f"{status:6} {outcome.seconds:6.1f}s  {path}")
-                if not outcome.ok:
-                    failed += 1
-                    print(outcome.error, file=sys.stderr)
+    from .config import resolve, scratch_data_dir
+
+    default = resolve().is_default  # else the URL given in $ORMKIT_DATABASE_URL
+    with scratch_data_dir("ormkit-regen-") if default else contextlib.nullcontext():
+        for path in paths:
+            outcome = execute(path, write=True)
+            status = "ok" if outcome.ok else "FAILED"
+            print(f"{status:6} {outcome.seconds:6.1f}s  {path}")
+            if not outcome.ok:
+                failed += 1
+                print(outcome.error, file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -31,25 +31,15 @@ rows"""
 
 async def prepare(engine: AsyncEngine, *, fresh: bool) -> dict[str, int]:
     """Load the sample data (``fresh``: reset; else only into an empty database); count rows."""
-    from sqlalchemy import func, select
-
-    from .db import create_all_tables, reset, seed
-    from .models import Post, User
+    from .db import create_all_tables, reset, row_counts, seed
 
     if fresh:
         await reset(engine)
     else:
         await create_all_tables(engine)
-        async with engine.connect() as conn:
-            empty = not await conn.scalar(select(func.count()).select_from(User))
-            empty = empty and not await conn.scalar(select(func.count()).select_from(Post))
-        if empty:
+        if not any((await row_counts(engine) or {}).values()):
             await seed(engine)
-    async with engine.connect() as conn:
-        return {
-            "users": await conn.scalar(select(func.count()).select_from(User)),
-            "posts": await conn.scalar(select(func.count()).select_from(Post)),
-        }
+    return await row_counts(engine) or {}
 
 
 def namespace(engine: AsyncEngine) -> dict[str, Any]:
@@ -141,9 +131,11 @@ def run(url: URL, *, fresh: bool) -> int:
 
     from . import db
 
+    # IPython runs the shell's awaits on this loop: the kit's engine must live on it too, so the
+    # swap is entered and left here rather than inside one coroutine.
     loop = get_asyncio_loop()
-    previous = db.engine
-    engine = db.use_database(url)
+    using = db.kit.using(url)
+    engine = loop.run_until_complete(using.__aenter__())
     try:
         counts = loop.run_until_complete(prepare(engine, fresh=fresh))
         config = Config()
@@ -152,7 +144,5 @@ def run(url: URL, *, fresh: bool) -> int:
         config.InteractiveShell.loop_runner = "asyncio"
         start_ipython(argv=[], user_ns=namespace(engine), config=config)
     finally:
-        loop.run_until_complete(engine.dispose())
-        db.engine = previous
-        db.async_session.configure(bind=previous)
+        loop.run_until_complete(using.__aexit__(None, None, None))
     return 0

@@ -9,7 +9,8 @@ cell tagged ``nbval-ignore-output``.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,17 +24,17 @@ T = TypeVar("T")
 DEFAULT_CHUNK_SIZE = 10_000
 
 
-def _tqdm() -> Any | None:
+def _tqdm() -> Callable[..., Iterable[Any]] | None:
     if importlib.util.find_spec("tqdm") is None:
         return None
     if importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.notebook import tqdm  # a widget in Jupyter; tqdm.auto would pick it too
+        from tqdm.notebook import tqdm as widget  # a widget in Jupyter; tqdm.auto would pick it too
 
-        return tqdm
+        return widget
     # tqdm.auto would warn "IProgress not found" in Jupyter without ipywidgets: use the text bar.
-    from tqdm.std import tqdm
+    from tqdm.std import tqdm as text
 
-    return tqdm
+    return text
 
 
 def progress(
@@ -42,8 +43,13 @@ def progress(
     """Iterate over ``iterable`` showing a progress bar (if tqdm is installed).
 
     Example:
-        >>> for chunk in progress(chunked(rows, 10_000), desc="loading"):
-        ...     await add_many_users(chunk, session=session)
+        >>> rows = [(f"user {i}", i % 100) for i in range(25_000)]
+        >>> added = 0
+        >>> async with async_session.begin() as session:
+        ...     for chunk in progress(chunked(rows, 10_000), desc="loading"):
+        ...         added += await add_many_users(chunk, session=session)
+        >>> added
+        25000
     """
     tqdm = _tqdm()
     if tqdm is None:
@@ -88,3 +94,29 @@ async def load_users(
         for chunk in chunks:
             total += await add_many_users(chunk, session=own)
     return total
+
+
+class CommandBar:
+    """A progress bar on stderr for a command-line loop (``ormkit check``), lines on stdout.
+
+    The bar is drawn only on a terminal (``disable=None``), so redirected output holds just the
+    result lines.
+    """
+
+    def __init__(self, total: int, *, unit: str = "it") -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = tqdm(total=total, unit=unit, file=sys.stderr, disable=None, leave=False)
+
+    def describe(self, label: str) -> None:
+        self.bar.set_description_str(label[:40])
+
+    def write(self, line: str) -> None:
+        self._tqdm.write(line, file=sys.stdout)
+
+    def update(self) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -89,7 +89,7 @@ async def result_methods(
         raise ValueError(f"unknown result method(s) {unknown}; choose from {list(METHODS)}")
     table: dict[str, list[str]] = {}
     own = session is None
-    s = db.async_session() if own else session
+    s = db.async_session() if session is None else session
     try:
         for case, variant in _variants(stmt).items():
             column = []

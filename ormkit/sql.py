@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 
 from . import db
 
@@ -42,6 +42,11 @@ class SQLLog:
     def selects(self) -> int:
         """How many of them were ``SELECT``s (what an N+1 problem multiplies)."""
         return sum(1 for s in self.statements if s.lstrip().upper().startswith("SELECT"))
+
+    @property
+    def inserts(self) -> int:
+        """How many of them were ``INSERT``s (what a batch sent row by row multiplies)."""
+        return sum(1 for s in self.statements if s.lstrip().upper().startswith("INSERT"))
 
 
 def format_params(parameters: Any, executemany: bool) -> str:
@@ -86,33 +91,37 @@ def show_sql(
 
     Example:
         >>> with show_sql():
-        ...     await get_user(1)
+        ...     user = await get_user(1)
         BEGIN (implicit)
-        SELECT users.id, users.name, users.age FROM users WHERE users.id = ?
+        SELECT users.id, users.name, users.age
+        FROM users
+        WHERE users.id = ?
         -- params: (1,)
         ROLLBACK
     """
-    target = (engine if engine is not None else db.engine).sync_engine
+    target = db._engine(engine).sync_engine
     log = SQLLog()
 
     def out(line: str) -> None:
         if echo:
             print(line, file=file if file is not None else sys.stdout)
 
-    def before_execute(conn, cursor, statement, parameters, context, executemany):
+    def before_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         log.statements.append(statement)
         log.parameters.append(parameters)
         out(_tidy(statement))
         if params and parameters:
             out(f"-- params: {format_params(parameters, executemany)}")
 
-    def on_begin(conn):
+    def on_begin(conn: Any) -> None:
         out("BEGIN (implicit)")
 
-    def on_commit(conn):
+    def on_commit(conn: Any) -> None:
         out("COMMIT")
 
-    def on_rollback(conn):
+    def on_rollback(conn: Any) -> None:
         out("ROLLBACK")
 
     listeners: list[tuple[str, Any]] = [("before_cursor_execute", before_execute)]
@@ -149,15 +158,18 @@ async def query_plan(
     """
     if isinstance(engine, AsyncConnection):
         return await _explain(engine, stmt)
-    async with (engine if engine is not None else db.engine).connect() as conn:
+    async with db._engine(engine).connect() as conn:
         return await _explain(conn, stmt)
 
 
 async def _explain(conn: AsyncConnection, stmt: Executable) -> list[str]:
     dialect = conn.dialect
     # Render IN (...) lists as plain parameters, so the SQL and its parameters match one to one.
+    if not isinstance(stmt, ClauseElement):
+        raise TypeError(f"query_plan needs a SQL statement, not {type(stmt).__name__}")
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = tuple(compiled.params[key] for key in compiled.positiontup or ())
+    positions: list[str] = getattr(compiled, "positiontup", None) or []  # positional dialects
+    params = tuple(compiled.params[key] for key in positions)
     if dialect.name == "sqlite":
         result = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
         return [row.detail for row in result]

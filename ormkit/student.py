@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
@@ -34,15 +35,22 @@ class Written:
     cleared: int
 
 
-def _tags(cell: dict) -> set[str]:
+def _tags(cell: dict[str, Any]) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []))
 
 
-def student_notebook(nb):
+def student_notebook(nb: Any) -> tuple[Any, int, int]:
     """Return ``(copy, removed, cleared)``: ``nb`` without solution cells, exercise outputs cleared.
 
     Example:
-        >>> copy, removed, cleared = student_notebook(nbformat.read(path, as_version=4))
+        >>> from nbformat.v4 import new_code_cell, new_notebook
+        >>> nb = new_notebook(cells=[
+        ...     new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
+        ...     new_code_cell("answer", metadata={"tags": ["exercise"]}, execution_count=1),
+        ... ])
+        >>> copy, removed, cleared = student_notebook(nb)
+        >>> removed, cleared, [cell.source for cell in copy.cells]
+        (1, 1, ['answer'])
     """
     import copy as _copy
 

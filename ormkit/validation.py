@@ -121,7 +121,7 @@ def check_user_rows(rows: Any) -> list[tuple[str, int]]:
         )
     rows = list(rows)
     if _all_plain_and_valid(rows) and _all_storable(rows):
-        return rows
+        return rows  # type: ignore[no-any-return]  # just checked: (str, int) pairs
     checked: list[tuple[str, int]] = []
     append = checked.append
     for index, row in enumerate(rows):

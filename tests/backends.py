@@ -2,9 +2,11 @@
 
 Each test run (each xdist worker) creates its own database on every reachable server, named
 ``ormkit_test_<random>``, and drops it at the end; nothing else on the server is touched. A server
-that cannot be reached is skipped with the command that starts it, unless
-``ORMKIT_REQUIRE_BACKENDS`` (a comma list: ``postgresql,mysql``; ``.ci/run`` sets it) names it:
-then unreachable is a failure.
+that cannot be reached (connection refused, timed out, unknown host: see :func:`is_unreachable`)
+is skipped with the command that starts it, unless ``ORMKIT_REQUIRE_BACKENDS`` (a comma list:
+``postgresql,mysql``; ``.ci/run`` sets it) names it: then unreachable is a failure. Any other
+error (a wrong user, password or database, a missing driver, bad SQL) is always a failure, with
+the real error: a server that answers is never skipped.
 
 Where the servers are: ``ORMKIT_TEST_POSTGRESQL_URL`` / ``ORMKIT_TEST_MYSQL_URL``, else the local
 defaults below. The URL's database is only used to connect for ``CREATE DATABASE``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import threading
@@ -124,12 +127,41 @@ async def _admin(server: Server, statements: list[str]) -> None:
 UNREACHABLE = "not reachable at"
 
 
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means that nothing answered: refused, timed out, unknown host, no socket.
+
+    Those are ``OSError``s (``ConnectionRefusedError``, ``TimeoutError``, ``socket.gaierror``),
+    raised as they are (asyncpg) or as the cause of the driver's own error (asyncmy's 2003
+    "Can't connect"). A server that answered with an error (authentication, unknown database)
+    did not raise one, nor does a missing driver or bad SQL; nor, here, does a TLS failure.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return False
+        if isinstance(current, OSError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def unreachable_reason(server: Server, error: BaseException) -> str:
     shown = server.admin_url.render_as_string(hide_password=True)
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return (
         f"{server.label} {UNREACHABLE} {shown} ({type(error).__name__}: {first_line[:200]}); "
         f"start one with: {server.start}"
+    )
+
+
+def broken_reason(server: Server, error: BaseException) -> str:
+    """The failure for a server that answered but cannot lend a database: the whole error."""
+    shown = server.admin_url.render_as_string(hide_password=True)
+    return (
+        f"{server.label} at {shown} answered, but no test database could be created there "
+        f"(not a connection failure, so not skipped):\n{type(error).__name__}: {error}"
     )
 
 
@@ -164,17 +196,26 @@ class ServerDatabases:
     def __init__(self) -> None:
         self._urls: dict[str, URL] = {}
         self._unreachable: dict[str, str] = {}
+        self._broken: dict[str, str] = {}
 
     def url(self, name: str) -> str:
-        """Return the session's database URL on server ``name``; skip (or fail) if unreachable."""
+        """Return the session's database URL on server ``name``; skip (or fail) if unreachable.
+
+        Any other error fails, in every test that asks, with the error itself.
+        """
         import pytest
 
         server = SERVERS[name]
-        if name not in self._urls and name not in self._unreachable:
+        if name not in self._urls and name not in self._unreachable and name not in self._broken:
             try:
                 self._urls[name] = create_database(server)
             except Exception as exc:
-                self._unreachable[name] = unreachable_reason(server, exc)
+                if is_unreachable(exc):
+                    self._unreachable[name] = unreachable_reason(server, exc)
+                else:
+                    self._broken[name] = broken_reason(server, exc)
+        if name in self._broken:
+            pytest.fail(self._broken[name], pytrace=False)
         if name in self._unreachable:
             reason = self._unreachable[name]
             if server.required:
@@ -205,6 +246,11 @@ def _notebooks(extra: list[str]) -> int:
         try:
             url = create_database(server)
         except Exception as exc:
+            if not is_unreachable(exc):
+                print(f"FAIL {broken_reason(server, exc)}", file=sys.stderr)
+                failed += 1
+                summary.append(f"{server.label}: FAILED (no test database)")
+                continue
             reason = unreachable_reason(server, exc)
             if server.required:
                 print(f"FAIL {reason} [required by {REQUIRE_ENV}]", file=sys.stderr)

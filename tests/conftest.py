@@ -33,20 +33,6 @@ def sqlite_url(kind: str, tmp_path: Path) -> str:
     return "sqlite+aiosqlite://"
 
 
-async def _swap_in(url: str) -> tuple[AsyncEngine, AsyncEngine]:
-    old = db.engine
-    new = db.make_engine(url)
-    db.engine = new
-    db.async_session.configure(bind=new)
-    return old, new
-
-
-async def _swap_out(old: AsyncEngine, new: AsyncEngine) -> None:
-    await new.dispose()
-    db.engine = old
-    db.async_session.configure(bind=old)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
     # Report every "server not reachable" skip at one location, so `-ra` folds them into one line
@@ -97,24 +83,18 @@ def sqlite_url_param(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def sqlite_db(sqlite_url_param: str) -> AsyncIterator[AsyncEngine]:
     """Like ``kit_db`` but SQLite only (file and memory): for tests about SQLite itself."""
-    old, new = await _swap_in(sqlite_url_param)
-    try:
+    async with db.kit.using(sqlite_url_param) as new:
         await db.create_all_tables()
         yield new
-    finally:
-        await _swap_out(old, new)
 
 
 @pytest.fixture
 async def kit_db(backend_url: str) -> AsyncIterator[AsyncEngine]:
     """An empty schema on a fresh database, installed as ``ormkit.db.engine``."""
-    old, new = await _swap_in(backend_url)
-    try:
+    async with db.kit.using(backend_url) as new:
         await db.drop_all_tables()
         await db.create_all_tables()
         yield new
-    finally:
-        await _swap_out(old, new)
 
 
 @pytest.fixture
@@ -127,9 +107,6 @@ async def seeded(kit_db: AsyncEngine) -> AsyncEngine:
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A seeded SQLite *file* database (WAL, busy timeout): where real concurrency happens."""
-    old, new = await _swap_in(sqlite_url("sqlite-file", tmp_path))
-    try:
+    async with db.kit.using(sqlite_url("sqlite-file", tmp_path)) as new:
         await db.reset()
         yield new
-    finally:
-        await _swap_out(old, new)

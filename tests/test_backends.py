@@ -209,17 +209,9 @@ async def test_isolation_level(kit_db: AsyncEngine) -> None:
 
 @pytest.fixture
 async def server_db(server_url: str) -> AsyncIterator[AsyncEngine]:
-    old = db.engine
-    engine = db.make_engine(server_url)
-    db.engine = engine
-    db.async_session.configure(bind=engine)
-    try:
+    async with db.kit.using(server_url) as engine:
         await reset()
         yield engine
-    finally:
-        await engine.dispose()
-        db.engine = old
-        db.async_session.configure(bind=old)
 
 
 async def test_servers_use_pool_pre_ping_and_survive_a_killed_connection(

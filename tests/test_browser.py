@@ -1,6 +1,6 @@
 """JupyterLab in a real browser: start it as ``ormkit lab`` does, run a lesson, read the page.
 
-The server is started with :func:`ormkit.cli.lab_command` (the argv ``ormkit lab`` runs) on a
+The server is started with :func:`ormkit.lab.lab_command` (the argv ``ormkit lab`` runs) on a
 free port with a fresh token, its Jupyter config and runtime folders isolated in ``tmp_path``
 (kernelspecs still come from the environment), the kit's database in ``tmp_path``, and a copy of
 the lesson so nothing can save into ``notebooks/``. Headless Chromium (Debian's ``chromium``)
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ormkit.cli import free_port, lab_command, new_token
+from ormkit.lab import free_port, lab_command, lab_environ, new_token
 from ormkit.notebooks import NOTEBOOK_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -153,9 +153,9 @@ def lab(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ORMKIT_DATA_DIR=str(tmp_path / "data"),
     )
     port, token = free_port(), new_token()
+    env = lab_environ(token, env)
     cmd = lab_command(
         port=port,
-        token=token,
         notebook_dir=root,
         open_browser=False,
         extra=["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],

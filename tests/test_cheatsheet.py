@@ -2,8 +2,10 @@
 
 The seed's snippets that *use* the kit are embedded below verbatim (the shared folder may not sit
 beside the repository); when ``../shared/SEED-cheatsheet.txt`` is there, a test checks that every
-embedded line still appears in it. They run in a fresh interpreter against the kit's *default*
-database (a SQLite file in a temporary ``ORMKIT_DATA_DIR``), as a learner's notebook would.
+embedded line still appears in it. Without it that test skips; ``ORMKIT_REQUIRE_CHEATSHEET=1``
+(set by ``.ci/run``, whose clones have ``../shared`` beside them) turns that skip into a failure.
+The snippets run in a fresh interpreter against the kit's *default* database (a SQLite file in a
+temporary ``ORMKIT_DATA_DIR``), as a learner's notebook would.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ormkit.config import DATA_DIR_ENV_VAR, ENV_VAR
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO.parent / "shared" / "SEED-cheatsheet.txt"
+REQUIRE_ENV = "ORMKIT_REQUIRE_CHEATSHEET"
 
 # The seed's definitions (engine, async_session, Base, User, Post, the CRUD coroutines) become:
 KIT_IMPORTS = """\
@@ -129,10 +132,42 @@ asyncio.run(main())
 """
 
 
+def seed_text(seed: Path = SEED) -> str:
+    """The shared cheat sheet; skip without it, or fail if ``ORMKIT_REQUIRE_CHEATSHEET=1``."""
+    if not seed.is_file():
+        reason = f"{seed} is not beside this checkout"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason} (required: {REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(reason)
+    return seed.read_text()
+
+
+def seed_outcome(seed: Path) -> tuple[str, str]:
+    """What :func:`seed_text` does: ``("read", text)``, ``("skip", why)`` or ``("fail", why)``."""
+    try:
+        return "read", seed_text(seed)
+    except pytest.skip.Exception as exc:
+        return "skip", str(exc)
+    except pytest.fail.Exception as exc:
+        return "fail", str(exc)
+
+
+def test_missing_cheatsheet_skips_unless_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "shared" / "SEED-cheatsheet.txt"
+    reason = f"{missing} is not beside this checkout"
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    assert seed_outcome(missing) == ("skip", reason)
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    assert seed_outcome(missing) == ("fail", f"{reason} (required: {REQUIRE_ENV}=1)")
+    missing.parent.mkdir()
+    missing.write_text("the seed")
+    assert seed_outcome(missing) == ("read", "the seed")
+
+
 def test_embedded_snippets_are_the_seeds() -> None:
-    if not SEED.is_file():
-        pytest.skip(f"{SEED} is not beside this checkout")
-    seed = SEED.read_text()
+    seed = seed_text()
     seed_lines = {line.strip() for line in seed.splitlines()}
     for snippet in [*QUERY_SNIPPETS.values(), SEED_TO_DICT, *SEED_SIGNATURES.values()]:
         for line in snippet.splitlines():

@@ -17,8 +17,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from nbfiles import write_notebook
 
-from ormkit import cli
+from ormkit import cli, lab
 from ormkit.config import DATA_DIR_ENV_VAR, ENV_VAR
 from ormkit.notebooks import NOTEBOOK_DIR
 
@@ -111,44 +112,74 @@ def test_bad_environment_url_is_one_line_and_exit_2(
 
 
 def test_lab_command_binds_localhost_with_a_token() -> None:
-    token = cli.new_token()
-    cmd = cli.lab_command(port=8899, token=token, notebook_dir=Path("/x/notebooks"))
+    token = lab.new_token()
+    cmd = lab.lab_command(port=8899, notebook_dir=Path("/x/notebooks"))
+    env = lab.lab_environ(token, {"PATH": "/bin"})
     assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
     assert "--ServerApp.ip=127.0.0.1" in cmd
     assert "--ServerApp.port=8899" in cmd
     assert "--ServerApp.port_retries=0" in cmd
     assert "--ServerApp.root_dir=/x/notebooks" in cmd
-    # The token is not on the command line (ps shows that to every local user)...
-    assert not any(token in arg for arg in cmd)
-    # ...but in a config file only this user can read.
-    config_file = _token_config(cmd)
-    assert f"c.IdentityProvider.token = {token!r}" in config_file.read_text()
-    assert config_file.stat().st_mode & 0o777 == 0o600
-    assert config_file.parent.stat().st_mode & 0o777 == 0o700
     assert "--ServerApp.open_browser=False" in cmd
+    # The token is not on the command line (ps shows that to every local user), nor in a file:
+    # it travels in the server's own environment, read by the kit's static config file.
+    assert not any(token in arg for arg in cmd)
+    assert env == {"PATH": "/bin", lab.TOKEN_ENV_VAR: token}
+    assert f"--config={lab.TOKEN_CONFIG}" in cmd
+    assert token not in lab.TOKEN_CONFIG.read_text()
     assert len(token) >= 32
-    assert cli.new_token() != token
+    assert lab.new_token() != token
 
 
-def _token_config(argv: list[str]) -> Path:
-    return Path(next(a.split("=", 1)[1] for a in argv if a.startswith("--config=")))
+def _run_token_config(env: dict[str, str]) -> tuple[object, dict[str, str]]:
+    """Run the token config file as traitlets does; return the token it set and the env after."""
+    from traitlets.config import Config
+
+    config = Config()
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        code = compile(lab.TOKEN_CONFIG.read_text(), str(lab.TOKEN_CONFIG), "exec")
+        exec(code, {"get_config": lambda: config, "__name__": "__main__"})
+        return config.IdentityProvider.token, dict(os.environ)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
-def _token_from(argv: list[str]) -> str:
-    text = _token_config(argv).read_text()
-    return text.split("=", 1)[1].strip().strip("'")
+def test_the_token_config_sets_the_token_and_hides_it_from_kernels() -> None:
+    token, after = _run_token_config({"PATH": "/bin", lab.TOKEN_ENV_VAR: "abc123"})
+    assert token == "abc123"
+    assert lab.TOKEN_ENV_VAR not in after  # kernels and terminals do not inherit it
+
+
+@pytest.mark.parametrize("env", [{}, {lab.TOKEN_ENV_VAR: ""}, {lab.TOKEN_ENV_VAR: "  "}])
+def test_the_token_config_refuses_to_start_without_a_token(env: dict[str, str]) -> None:
+    with pytest.raises(SystemExit, match="no token"):
+        _run_token_config(env)
+
+
+def test_the_token_config_does_nothing_when_imported() -> None:
+    import importlib
+
+    importlib.import_module("ormkit._lab_token_config")
+
+
+def _token_from(env: dict[str, str]) -> str:
+    return env[lab.TOKEN_ENV_VAR]
 
 
 @pytest.mark.parametrize("token", ["", "   "])
-def test_lab_command_refuses_an_empty_token(token: str) -> None:
+def test_lab_environ_refuses_an_empty_token(token: str) -> None:
     with pytest.raises(ValueError, match="non-empty token"):
-        cli.lab_command(port=8899, token=token)
+        lab.lab_environ(token)
 
 
 def test_lab_command_allows_root_only_when_asked_or_root() -> None:
-    assert "--allow-root" in cli.lab_command(port=1, token="t", allow_root=True)
-    assert "--allow-root" not in cli.lab_command(port=1, token="t", allow_root=False)
-    default = cli.lab_command(port=1, token="t")
+    assert "--allow-root" in lab.lab_command(port=1, allow_root=True)
+    assert "--allow-root" not in lab.lab_command(port=1, allow_root=False)
+    default = lab.lab_command(port=1)
     assert ("--allow-root" in default) == (os.geteuid() == 0)
 
 
@@ -169,7 +200,7 @@ def test_lab_prints_the_url_with_its_token(
     db = "postgresql+asyncpg://kit:s3cret@127.0.0.1:5432/test"
     assert cli.main(["lab", "--port", str(port), "--database", db]) == 0
     ((_path, argv, env),) = exec_calls
-    token = _token_from(argv)
+    token = _token_from(env)
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:{port}/lab?token={token}" in out
     assert "kit:***@" in out
@@ -285,24 +316,10 @@ def _ormkit(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
     )
 
 
-def _notebook(path: Path, *sources: str) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.mark.slow
 def test_check_reports_time_and_outcome_and_writes_nothing(tmp_path: Path) -> None:
     lesson = NOTEBOOK_DIR / "00_start_here.ipynb"
-    good = _notebook(tmp_path / "01_good.ipynb", "from ormkit import reset\nawait reset()")
+    good = write_notebook(tmp_path / "01_good.ipynb", "from ormkit import reset\nawait reset()")
     before = lesson.read_bytes(), good.read_bytes()
     result = _ormkit("check", str(lesson), str(good), env={**os.environ})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -318,7 +335,9 @@ def test_check_reports_time_and_outcome_and_writes_nothing(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_check_fails_with_the_failing_cell(tmp_path: Path) -> None:
-    bad = _notebook(tmp_path / "02_bad.ipynb", "x = 1", "total = x + 1\nraise KeyError('boom')")
+    bad = write_notebook(
+        tmp_path / "02_bad.ipynb", "x = 1", "total = x + 1\nraise KeyError('boom')"
+    )
     result = _ormkit("check", str(bad))
     assert result.returncode == 1
     assert "FAILED" in result.stdout
@@ -346,7 +365,7 @@ def test_a_bad_env_url_is_one_line_even_for_the_installed_command(tmp_path: Path
     assert info.stderr.strip().startswith("ormkit info: error:")
 
 
-def test_check_refuses_a_file_that_is_not_a_notebook(
+def test_check_refuses_a_file_that_is_not_awrite_notebook(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     bogus = tmp_path / "bogus.ipynb"
@@ -491,3 +510,45 @@ def test_info_says_which_rule_chose_the_data_folder(
     out = capsys.readouterr().out
     assert "one folder per JupyterHub user ($JUPYTERHUB_USER=ada)" in out
     assert str(Path("users") / "ada" / "ormkit.db") in out
+
+
+def test_lab_with_a_bad_env_url_is_one_line_and_exit_2(
+    exec_calls: list[tuple], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "mysql://root@127.0.0.1/test")  # no async driver
+    assert cli.main(["lab", "--port", str(cli.free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("ormkit lab: error: $ORMKIT_DATABASE_URL 'mysql://root@127.0.0.1/test'")
+    assert exec_calls == []
+
+
+def test_lab_leaves_nothing_in_the_temp_folder(
+    exec_calls: list[tuple],
+    capsys: pytest.CaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Earlier versions wrote the token to /tmp/ormkit-lab-*/, kept after JupyterLab exited.
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    assert cli.main(["lab", "--port", str(cli.free_port())]) == 0
+    assert exec_calls
+    assert list(private.iterdir()) == []
+
+
+def test_info_names_the_source_of_the_url(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = _sqlite(tmp_path / "x.db")
+    assert cli.main(["info", "--database", url]) == 0
+    assert f"{url}  (--database)" in capsys.readouterr().out
+    monkeypatch.setenv(ENV_VAR, url)
+    assert cli.main(["info"]) == 0
+    assert f"{url}  ($ORMKIT_DATABASE_URL)" in capsys.readouterr().out
+    monkeypatch.delenv(ENV_VAR)
+    assert cli.main(["info"]) == 0
+    assert "(default: $ORMKIT_DATA_DIR)" in capsys.readouterr().out

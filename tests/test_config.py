@@ -269,10 +269,10 @@ def test_display_url_hides_the_password() -> None:
     assert display_url(f"postgresql+asyncpg://kit:{SECRET}@h:port/x") == "<malformed URL>"
 
 
-async def test_describe_and_engine_repr_hide_the_password() -> None:
+async def test_display_url_and_engine_repr_hide_the_password() -> None:
     engine = make_engine(f"postgresql+asyncpg://kit:{SECRET}@127.0.0.1:9/test")
     try:
-        assert db_module.describe(engine) == "postgresql+asyncpg://kit:***@127.0.0.1:9/test"
+        assert display_url(engine.url) == "postgresql+asyncpg://kit:***@127.0.0.1:9/test"
         assert SECRET not in repr(engine)
     finally:
         await engine.dispose()

@@ -9,9 +9,13 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ormkit import User
 from ormkit import exercises as framework
 from ormkit.exercises import Verdict, Wrong, check, exercise, exercises
+from ormkit.exercises._support import compare_rows
 
 
 @pytest.fixture
@@ -109,3 +113,24 @@ def test_registered_lesson_exercises_are_well_formed() -> None:
         # An exercise lives in the module of its lesson: 03.1 in ormkit.exercises.lesson03.
         lesson = ex.id.split(".")[0]
         assert ex.checker.__module__ == f"ormkit.exercises.lesson{lesson}", ex.id
+
+
+# --------------------------------------------------------------- compare_rows (the checkers')
+
+
+def test_compare_rows_refuses_the_right_rows_in_the_wrong_order() -> None:
+    expected = [(1, "Alice"), (2, "Bob"), (3, "Carol")]
+    compare_rows(list(expected), expected)
+    with pytest.raises(Wrong, match="the right rows, but in the wrong order"):
+        compare_rows([expected[1], expected[0], expected[2]], expected)
+    compare_rows(list(reversed(expected)), expected, ordered=False)  # when order is not asked
+
+
+async def test_an_answer_in_the_wrong_order_is_not_accepted(seeded: AsyncEngine) -> None:
+    # 03.1 asks for the oldest first; ascending age gives the same rows the other way round.
+    ascending = select(User.name, User.age).where(User.age.between(30, 45)).order_by(User.age)
+    verdict = await check("03.1", ascending)
+    assert not verdict.ok
+    assert verdict.message == "the right rows, but in the wrong order: check your order_by()."
+    descending = ascending.order_by(None).order_by(User.age.desc(), User.name)
+    assert (await check("03.1", descending)).ok

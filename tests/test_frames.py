@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ormkit import (
@@ -253,3 +255,29 @@ async def test_an_empty_result_keeps_the_text_dtype(seeded: AsyncEngine) -> None
     empty = await read_frame(select(User).where(User.id < 0))
     full = await read_frame(select(User))
     assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+
+
+async def test_numeric_columns_are_floats_not_decimals(seeded: AsyncEngine) -> None:
+    # NUMERIC comes back as Decimal on every backend, SQLite included (SQLAlchemy converts it):
+    # pandas would keep Decimal objects in an object column, slow and unusable for arithmetic.
+    # (On PostgreSQL this once raised TypeError: asyncpg's NUMERIC processor needs a type code.)
+    stmt = select(User.id, cast(User.age, Numeric(10, 2)).label("age")).order_by(User.id)
+    async with async_session() as session:
+        rows = (await session.execute(stmt)).all()
+    assert isinstance(rows[0].age, Decimal)
+    expected = [float(age) for _, _, age in sample_data.USERS]
+    df = await read_frame(stmt)
+    assert str(df["age"].dtype) == "float64"
+    assert df["age"].tolist() == expected
+    from_rows = to_frame(rows)
+    assert str(from_rows["age"].dtype) == "float64"
+    assert from_rows["age"].tolist() == expected
+
+
+def test_decimals_in_hand_become_floats() -> None:
+    df = to_frame([{"price": Decimal("1.50")}, {"price": Decimal("2.25")}])
+    assert str(df["price"].dtype) == "float64"
+    assert df["price"].tolist() == [1.5, 2.25]
+    scalars = to_frame([Decimal("0.1"), Decimal("3")])
+    assert str(scalars["value"].dtype) == "float64"
+    assert scalars["value"].tolist() == [0.1, 3.0]

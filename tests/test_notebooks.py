@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from nbfiles import write_notebook
 
 from ormkit import cli
 from ormkit.notebooks import (
@@ -50,20 +51,6 @@ def get_event_loop():
 
 asyncio.get_event_loop = asyncio.events.get_event_loop = get_event_loop
 """
-
-
-def _notebook(path: Path, *sources: str) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture
@@ -182,7 +169,9 @@ def test_execute_fails_on_deprecated_calls_in_lesson_code(tmp_path: Path, data_d
         ),
     }
     for name, source in cells.items():
-        path = _notebook(tmp_path / f"{name}.ipynb", "print('before')", source, "print('after')")
+        path = write_notebook(
+            tmp_path / f"{name}.ipynb", "print('before')", source, "print('after')"
+        )
         outcome = execute(path)
         assert not outcome.ok, name
         assert outcome.exception is not None and outcome.exception.startswith(
@@ -197,7 +186,7 @@ def test_execute_survives_jupyters_startup_deprecations(
 ) -> None:
     # The caller's environment says error::DeprecationWarning, as the old conftest did.
     monkeypatch.setenv("PYTHONWARNINGS", "error::DeprecationWarning")
-    path = _notebook(
+    path = write_notebook(
         tmp_path / "ok.ipynb",
         "import asyncio, warnings\n"
         "asyncio.get_event_loop  # the patched one: the start-up warning above really happened\n"
@@ -213,8 +202,8 @@ def test_execute_survives_jupyters_startup_deprecations(
 def test_ormkit_check_is_strict_in_lessons_only(
     tmp_path: Path, startup_warning: Path, data_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    good = _notebook(tmp_path / "01_good.ipynb", "from ormkit import reset\nawait reset()")
-    bad = _notebook(
+    good = write_notebook(tmp_path / "01_good.ipynb", "from ormkit import reset\nawait reset()")
+    bad = write_notebook(
         tmp_path / "02_bad.ipynb", 'import warnings\nwarnings.warn("old", DeprecationWarning)'
     )
     assert cli.main(["check", str(good)]) == 0
@@ -227,8 +216,12 @@ def test_ormkit_check_is_strict_in_lessons_only(
 def test_nbval_is_strict_in_lessons_only(tmp_path: Path, startup_warning: Path) -> None:
     # The nbval half: the repository's notebooks/conftest.py, beside two small notebooks.
     shutil.copy(REPO / "notebooks" / "conftest.py", tmp_path / "conftest.py")
-    _notebook(tmp_path / "good.ipynb", "from ormkit import reset\nawait reset()", "print(1 + 1)")
-    _notebook(tmp_path / "bad.ipynb", 'import warnings\nwarnings.warn("old", DeprecationWarning)')
+    write_notebook(
+        tmp_path / "good.ipynb", "from ormkit import reset\nawait reset()", "print(1 + 1)"
+    )
+    write_notebook(
+        tmp_path / "bad.ipynb", 'import warnings\nwarnings.warn("old", DeprecationWarning)'
+    )
     env = {**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"}
     env.pop("ORMKIT_DATABASE_URL", None)
     env.pop("PYTEST_XDIST_WORKER", None)

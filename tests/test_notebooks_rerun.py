@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ormkit.notebooks import CELL_TIMEOUT, KERNEL, discover
+from ormkit.notebooks import CELL_TIMEOUT, KERNEL, coalesce_streams, discover
 
 IGNORE_TAG = "nbval-ignore-output"
 # Kernels wait on the database and on ZMQ much of the time; a little more than one per core keeps
@@ -39,20 +39,8 @@ def _comparable(cell: Any) -> list[dict[str, Any]]:
     How the kernel splits printed text into stream messages depends on timing ("BEGIN" and the
     rest of a line can arrive apart); nbval merges them too before comparing.
     """
-    merged: list[dict[str, Any]] = []
-    for out in cell.outputs:
-        item = {k: v for k, v in out.items() if k not in VOLATILE_KEYS}
-        previous = merged[-1] if merged else None
-        if (
-            item.get("output_type") == "stream"
-            and previous is not None
-            and previous.get("output_type") == "stream"
-            and previous.get("name") == item.get("name")
-        ):
-            previous["text"] += item["text"]
-        else:
-            merged.append(item)
-    return merged
+    trimmed = [{k: v for k, v in out.items() if k not in VOLATILE_KEYS} for out in cell.outputs]
+    return coalesce_streams(trimmed)
 
 
 async def _run(nb: Any, path: Path, data_dir: Path, limit: asyncio.Semaphore) -> Any:

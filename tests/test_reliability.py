@@ -8,6 +8,7 @@ database, and a file that cannot be written says what to do instead of dumping a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -370,23 +371,12 @@ def read_only(path: Path) -> Iterator[str]:
 @pytest.fixture
 async def on_file(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[AsyncEngine]]]:
     """Install an engine for a URL as the kit's default; dispose it and restore at the end."""
-    old = db.engine
-    engines: list[AsyncEngine] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def use(url: str) -> AsyncEngine:
-        engine = db.make_engine(url)
-        engines.append(engine)
-        db.engine = engine
-        db.async_session.configure(bind=engine)
-        return engine
+        async def use(url: str) -> AsyncEngine:
+            return await stack.enter_async_context(db.kit.using(url))
 
-    try:
         yield use
-    finally:
-        for engine in engines:
-            await engine.dispose()
-        db.engine = old
-        db.async_session.configure(bind=old)
 
 
 async def _seeded_file(tmp_path: Path) -> Path:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import warnings
 
 import pandas
 import pytest
 import sqlalchemy
+from sqlalchemy import text
 from sqlalchemy.exc import NoResultFound
 
 import ormkit
-from ormkit import add_user
-from ormkit.teaching import Caught, error_text, expect_error, versions
+from ormkit import add_user, count_users, make_engine
+from ormkit.teaching import Caught, error_text, expect_error, never_awaited, versions
 
 
 def test_expect_error_prints_type_and_message(capsys: pytest.CaptureFixture) -> None:
@@ -84,16 +87,53 @@ def test_expect_error_show_false_prints_nothing(capsys: pytest.CaptureFixture) -
     assert capsys.readouterr().out == ""
 
 
-def test_error_text_drops_sqlalchemys_background_link() -> None:
-    exc = sqlalchemy.exc.MultipleResultsFound(
-        "Multiple rows were found when exactly one was required"
+async def test_error_text_drops_sqlalchemys_background_link() -> None:
+    # A real error from a real statement: DBAPIError puts the link on a line of its own.
+    engine = make_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT * FROM nowhere"))
+    except sqlalchemy.exc.OperationalError as exc:
+        error = exc
+    finally:
+        await engine.dispose()
+    assert "\n(Background on this error at: https://sqlalche.me/e/" in str(error)
+    assert error_text(error) == (
+        "OperationalError: (sqlite3.OperationalError) no such table: nowhere\n"
+        "[SQL: SELECT * FROM nowhere]"
     )
-    assert error_text(exc) == (
-        "MultipleResultsFound: Multiple rows were found when exactly one was required"
-    )
-    linked = ValueError("Boom\n(Background on this error at: https://sqlalche.me/e/21/xyz)")
-    assert error_text(linked) == "ValueError: Boom"
-    assert "sqlalche.me" in error_text(linked, background=True)
+    assert error_text(error, background=True) == f"OperationalError: {error}"
+    # SQLAlchemy's own errors that carry a code put the link on the message's line.
+    inline = sqlalchemy.exc.InvalidRequestError("This session is in 'inactive' state", code="xd2s")
+    assert " (Background on this error at: https://sqlalche.me/e/" in str(inline)
+    assert error_text(inline) == "InvalidRequestError: This session is in 'inactive' state"
+    assert error_text(inline, background=True) == f"InvalidRequestError: {inline}"
+
+
+def test_never_awaited_collects_a_coroutine_held_in_a_reference_cycle() -> None:
+    # A coroutine caught in a cycle (a traceback, a frame, a dict holding itself) is freed, and
+    # warned about, only by the garbage collector: never_awaited must run it as the block ends.
+    # Automatic collection is off so that only never_awaited's own collection can find it.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with never_awaited() as leftovers:
+            holder: dict[str, object] = {"coroutine": count_users()}
+            holder["itself"] = holder
+            del holder
+        assert leftovers == ["coroutine 'count_users' was never awaited"]
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # whatever a broken never_awaited left behind
+            gc.collect()
+        if was_enabled:
+            gc.enable()
+
+
+def test_never_awaited_reissues_other_warnings() -> None:
+    with pytest.warns(UserWarning, match="unrelated"), never_awaited() as leftovers:
+        warnings.warn("unrelated", UserWarning, stacklevel=1)
+    assert leftovers == []
 
 
 def test_versions_is_one_deterministic_line() -> None:

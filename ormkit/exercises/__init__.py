@@ -83,8 +83,9 @@ async def check(exercise_id: str, answer: Any = None) -> Verdict:
     """Check ``answer`` for exercise ``exercise_id``; display the returned verdict.
 
     Example:
-        >>> await check("03.1", select(User).where(User.age > 40))
-        ❌ 03.1 ...: not yet. ...
+        >>> await check("03.1", select(User.name).where(User.age > 40))
+        ❌ 03.1 names and ages of users aged 30 to 45, oldest first: not yet. each row has 1 column(s), expected 2: check what you select.
+           Hint: select two columns; between() includes both ends; order_by(User.age.desc()).
     """
     _load_all()
     try:

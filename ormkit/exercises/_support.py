@@ -15,12 +15,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import delete, event
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql import Select
 
 from .. import db
-from ..models import Base
+from ..models import Base, Post, User
 from . import Wrong
 
 COMMITS = "ormkit_checker_commits"
@@ -99,12 +100,6 @@ def require_select(answer: Any) -> Select[Any]:
     return answer
 
 
-def require_statement(answer: Any, kind: str) -> Executable:
-    if not isinstance(answer, Executable):
-        raise Wrong(f"expected {kind} statement, got {describe(answer)}.")
-    return answer
-
-
 def require_coroutine_function(answer: Any, signature: str) -> None:
     if not inspect.iscoroutinefunction(answer):
         raise Wrong(
@@ -153,3 +148,25 @@ def compare_rows(
         raise Wrong("the rows are not the expected ones: check your filter and columns.")
     if ordered and list(got) != list(expected):
         raise Wrong("the right rows, but in the wrong order: check your order_by().")
+
+
+CHECKER_PREFIX = "Checker "  # names and titles of the rows a checker adds (and removes again)
+
+
+async def delete_checker_rows() -> None:
+    """Delete the users and posts a checker stored for real (named ``Checker ...``)."""
+    async with db.async_session.begin() as session:
+        await session.execute(delete(Post).where(Post.title.startswith(CHECKER_PREFIX)))
+        await session.execute(delete(User).where(User.name.startswith(CHECKER_PREFIX)))
+
+
+def lazy_load_refused(exc: BaseException) -> bool:
+    """True if ``exc`` is SQLAlchemy refusing an implicit load (IO outside an await).
+
+    Either MissingGreenlet (a lazy load or an expired attribute read in async code, possibly
+    wrapped in a StatementError) or a ``lazy="raise"`` relationship.
+    """
+    cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    if isinstance(cause, MissingGreenlet):
+        return True
+    return isinstance(exc, InvalidRequestError) and "lazy='raise'" in str(exc)

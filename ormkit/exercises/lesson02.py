@@ -47,7 +47,6 @@ async def _bulk_team(answer: Any) -> None:
         with show_sql(echo=False, transactions=False) as log:
             await answer(session)
         refuse_commit(session)
-        inserts = [s for s in log.statements if s.lstrip().upper().startswith("INSERT")]
         stmt = select(User.name, User.age).where(User.id > last_id).order_by(User.id)
         rows = (await session.execute(stmt)).all()
     got = [tuple(row) for row in rows]
@@ -56,9 +55,9 @@ async def _bulk_team(answer: Any) -> None:
             f"after your function the new users are {got}, expected the three of the "
             "team (Pat 33, Quinn 29, Rae 41) and nobody else."
         )
-    if len(inserts) != 1:
+    if log.inserts != 1:
         raise Wrong(
-            f"{len(inserts)} INSERT statements ran; the point is a single statement "
+            f"{log.inserts} INSERT statements ran; the point is a single statement "
             "for all the rows."
         )
 

@@ -12,12 +12,14 @@ from . import Wrong, exercise
 from ._support import compare_rows, plain_rows, require_select, scratch_session
 
 
-async def _rows(stmt: Select[Any]) -> list[tuple[Any, ...]]:
+async def _rows(stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     async with scratch_session() as session:
         return plain_rows((await session.execute(stmt)).all())
 
 
-async def _compare(answer: Any, expected: Select[Any], *, ordered: bool = True) -> None:
+async def _compare(
+    answer: Any, expected: Select[*tuple[Any, ...]], *, ordered: bool = True
+) -> None:
     stmt = require_select(answer)
     compare_rows(await _rows(stmt), await _rows(expected), ordered=ordered)
 

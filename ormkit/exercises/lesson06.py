@@ -1,4 +1,4 @@
-"""Exercises of lesson 06, relationships and joins.
+"""Lesson 06 · Relationships and joins: the exercises' checkers.
 
 The checkers run the learner's statement on the sample data plus rows they add themselves inside
 a transaction they roll back, so an answer that hard-codes ids or names is caught.
@@ -9,24 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import InvalidRequestError, StatementError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Post, User
 from ..sql import show_sql
 from ..teaching import never_awaited
 from . import Wrong, exercise
-from ._support import compare_rows, require_select, scratch_session
+from ._support import (
+    CHECKER_PREFIX,
+    compare_rows,
+    lazy_load_refused,
+    require_select,
+    scratch_session,
+)
 
 
-async def add_checker_rows(session: AsyncSession) -> None:
+async def _add_checker_rows(session: AsyncSession) -> None:
     """Add a user without posts and one with two posts (the caller rolls them back)."""
-    lonely = User(name="Checker Lonely", age=44)
-    busy = User(name="Checker Busy", age=33)
+    lonely = User(name=f"{CHECKER_PREFIX}Lonely", age=44)
+    busy = User(name=f"{CHECKER_PREFIX}Busy", age=33)
     session.add_all([lonely, busy])
     await session.flush()
     session.add_all(
-        [Post(user_id=busy.id, title="Checker one"), Post(user_id=busy.id, title="Two")]
+        [Post(user_id=busy.id, title=f"{CHECKER_PREFIX}one"), Post(user_id=busy.id, title="Two")]
     )
     await session.flush()
 
@@ -37,10 +43,10 @@ async def add_checker_rows(session: AsyncSession) -> None:
     hint="Keep every user with an outer join, then keep the rows whose post side is missing "
     "(.is_(None)); order by User.id.",
 )
-async def users_without_posts(answer: Any) -> None:
+async def _users_without_posts(answer: Any) -> None:
     stmt = require_select(answer)
     async with scratch_session() as session:
-        await add_checker_rows(session)
+        await _add_checker_rows(session)
         has_posts = select(Post.id).where(Post.user_id == User.id).exists()
         expected = (await session.execute(select(User).where(~has_posts).order_by(User.id))).all()
         got = (await session.execute(stmt)).all()
@@ -68,10 +74,10 @@ async def users_without_posts(answer: Any) -> None:
     hint="Select User.name and func.count() of a Post column over an outer join, group by the "
     "user and order by User.id; count(*) counts 1 for a user without posts.",
 )
-async def posts_per_user(answer: Any) -> None:
+async def _posts_per_user(answer: Any) -> None:
     stmt = require_select(answer)
     async with scratch_session() as session:
-        await add_checker_rows(session)
+        await _add_checker_rows(session)
         n_posts = select(func.count(Post.id)).where(Post.user_id == User.id).scalar_subquery()
         expected = [
             tuple(r)
@@ -99,7 +105,7 @@ async def posts_per_user(answer: Any) -> None:
     hint="Give select(User) a loader option for User.posts (the lesson shows two); order by "
     "User.id.",
 )
-async def posts_loaded_up_front(answer: Any) -> None:
+async def _posts_loaded_up_front(answer: Any) -> None:
     stmt = require_select(answer)
     async with scratch_session() as session:
         with show_sql(echo=False) as log:
@@ -111,8 +117,8 @@ async def posts_loaded_up_front(answer: Any) -> None:
             try:
                 for user in users:
                     titles[user.id] = [post.title for post in user.posts]
-            except (StatementError, InvalidRequestError) as exc:
-                if "greenlet_spawn" not in str(exc) and "lazy='raise'" not in str(exc):
+            except SQLAlchemyError as exc:
+                if not lazy_load_refused(exc):
                     raise
                 failed = True
             else:

@@ -1,4 +1,4 @@
-"""Exercises of lesson 07, results to DataFrames.
+"""Lesson 07 · DataFrames: the exercises' checkers.
 
 The checkers build the expected DataFrame from the database themselves and compare values,
 column names, order and dtypes with the learner's.
@@ -18,7 +18,7 @@ from . import Wrong, exercise
 from ._support import describe, require_coroutine_function, require_select
 
 
-def compare_frames(got: Any, expected: pd.DataFrame, *, what: str = "DataFrame") -> None:
+def _compare_frames(got: Any, expected: pd.DataFrame, *, what: str = "DataFrame") -> None:
     """Raise :class:`Wrong` saying how ``got`` differs from ``expected`` (never showing it)."""
     if not isinstance(got, pd.DataFrame):
         raise Wrong(f"expected a pandas DataFrame, got {describe(got)}.")
@@ -50,7 +50,7 @@ def compare_frames(got: Any, expected: pd.DataFrame, *, what: str = "DataFrame")
     hint="select() Post.id, Post.title and User.name with .label(...) for the new names, join "
     "the two models, order by Post.id.",
 )
-async def posts_with_authors(answer: Any) -> None:
+async def _posts_with_authors(answer: Any) -> None:
     stmt = require_select(answer)
     got = await read_frame(stmt)
     rows = (
@@ -65,7 +65,7 @@ async def posts_with_authors(answer: Any) -> None:
             "author": [names[p[2]] for p in posts],
         }
     )
-    compare_frames(got, expected, what="read_frame(answer) DataFrame")
+    _compare_frames(got, expected, what="read_frame(answer) DataFrame")
 
 
 @exercise(
@@ -74,7 +74,7 @@ async def posts_with_authors(answer: Any) -> None:
     hint="Give each user a decade (age // 10 * 10), then groupby it and agg a count of users "
     "and a sum of posts; reset_index() makes decade a column.",
 )
-async def per_decade(answer: Any) -> None:
+async def _per_decade(answer: Any) -> None:
     n_posts = select(func.count(Post.id)).where(Post.user_id == User.id).scalar_subquery()
     totals: dict[int, list[int]] = {}
     for age, count in await _rows(select(User.age, n_posts)):
@@ -89,7 +89,7 @@ async def per_decade(answer: Any) -> None:
             "posts": [totals[d][1] for d in decades],
         }
     )
-    compare_frames(answer, expected)
+    _compare_frames(answer, expected)
 
 
 @exercise(
@@ -98,12 +98,12 @@ async def per_decade(answer: Any) -> None:
     hint="Inside async with engine.connect() as conn, await conn.run_sync(...) a function that "
     "calls pd.read_sql(stmt, sync_conn); order by User.id.",
 )
-async def read_sql_bridge(answer: Any) -> None:
+async def _read_sql_bridge(answer: Any) -> None:
     require_coroutine_function(answer, "users_frame()")
     got = await answer()
     users = await _rows(select(User.id, User.name, User.age).order_by(User.id))
     expected = pd.DataFrame(users, columns=["id", "name", "age"])
-    compare_frames(got, expected)
+    _compare_frames(got, expected)
 
 
 async def _rows(stmt: Any) -> list[tuple[Any, ...]]:

@@ -1,4 +1,4 @@
-"""Exercises of lesson 08, async pitfalls.
+"""Lesson 08 · Async pitfalls: the exercises' checkers.
 
 Each checker calls the learner's coroutine the way the pitfall would bite (a relationship read
 after the query, look-ups on a cold connection pool, attributes read after a commit) and compares
@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, select
-from sqlalchemy.exc import InvalidRequestError, StatementError
+from sqlalchemy import event, select
+from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError
 
 from .. import db
 from ..models import Post, User
 from ..teaching import never_awaited
 from . import Wrong, exercise
-from ._support import describe, require_coroutine_function
+from ._support import (
+    delete_checker_rows,
+    describe,
+    lazy_load_refused,
+    require_coroutine_function,
+)
 
 
 @exercise(
@@ -25,7 +30,7 @@ from ._support import describe, require_coroutine_function
     hint="Load the user with a loader option for User.posts, or await "
     "user.awaitable_attrs.posts, while the session is open.",
 )
-async def titles_through_relationship(answer: Any) -> None:
+async def _titles_through_relationship(answer: Any) -> None:
     require_coroutine_function(answer, "post_titles(user_id)")
     async with db.async_session() as session:
         rows = (await session.execute(select(Post.user_id, Post.title).order_by(Post.id))).all()
@@ -33,8 +38,8 @@ async def titles_through_relationship(answer: Any) -> None:
         with never_awaited():  # a failed lazy load leaves the driver's cursor() un-awaited
             try:
                 got = await answer(user_id)
-            except (StatementError, InvalidRequestError) as exc:
-                if "greenlet_spawn" not in str(exc):
+            except SQLAlchemyError as exc:
+                if not lazy_load_refused(exc):
                     raise
                 raise Wrong(
                     f"post_titles({user_id}) read user.posts before they were loaded "
@@ -56,7 +61,7 @@ async def titles_through_relationship(answer: Any) -> None:
     hint="Write a small coroutine that opens its own async_session() and gets one user; "
     "asyncio.gather one call of it per id.",
 )
-async def concurrent_lookups(answer: Any) -> None:
+async def _concurrent_lookups(answer: Any) -> None:
     require_coroutine_function(answer, "user_names(user_ids)")
     ids = [3, 1, 12, 5]
     async with db.async_session() as session:
@@ -98,15 +103,15 @@ async def concurrent_lookups(answer: Any) -> None:
     hint="With expire_on_commit=True, commit() expires every attribute: read what you need "
     "before committing, refresh the object, or use a sessionmaker with expire_on_commit=False.",
 )
-async def read_after_commit(answer: Any) -> None:
+async def _read_after_commit(answer: Any) -> None:
     require_coroutine_function(answer, "add_and_describe(name, age)")
     name, age = "Checker Quinn", 33
     try:
         with never_awaited():
             try:
                 got = await answer(name, age)
-            except StatementError as exc:
-                if "greenlet_spawn" not in str(exc):
+            except SQLAlchemyError as exc:
+                if not lazy_load_refused(exc):
                     raise
                 raise Wrong(
                     "reading the user after commit() needed a query (MissingGreenlet)."
@@ -122,5 +127,4 @@ async def read_after_commit(answer: Any) -> None:
         if got != stored[0].to_dict():
             raise Wrong("the dict does not match the stored row: include id, name and age.")
     finally:
-        async with db.async_session.begin() as session:
-            await session.execute(delete(User).where(User.name == name))
+        await delete_checker_rows()

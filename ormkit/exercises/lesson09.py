@@ -1,4 +1,4 @@
-"""Exercises of lesson 09, transactions.
+"""Lesson 09 · Transactions: the exercises' checkers.
 
 The checkers call the learner's coroutine with good and bad input and then look at what the
 database kept; they delete the rows they caused afterwards.
@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
 from ..models import Post, User
 from . import Wrong, exercise
-from ._support import describe, require_coroutine_function
-
-CHECKER = "Checker "
-
-
-async def _cleanup() -> None:
-    async with db.async_session.begin() as session:
-        await session.execute(delete(Post).where(Post.title.startswith(CHECKER)))
-        await session.execute(delete(User).where(User.name.startswith(CHECKER)))
+from ._support import (
+    CHECKER_PREFIX,
+    delete_checker_rows,
+    describe,
+    require_coroutine_function,
+)
 
 
 async def _titles_of(name: str) -> list[str] | None:
@@ -40,7 +37,7 @@ async def _titles_of(name: str) -> list[str] | None:
     hint="Do everything inside one async with async_session.begin() as session: block, "
     "flushing to get the user's id; don't commit in between.",
 )
-async def all_or_nothing(answer: Any) -> None:
+async def _all_or_nothing(answer: Any) -> None:
     require_coroutine_function(answer, "add_user_with_posts(name, age, titles)")
     try:
         await answer("Checker Quinn", 40, ["Checker one", "Checker two"])
@@ -59,7 +56,7 @@ async def all_or_nothing(answer: Any) -> None:
                 "transaction."
             )
     finally:
-        await _cleanup()
+        await delete_checker_rows()
 
 
 @exercise(
@@ -68,7 +65,7 @@ async def all_or_nothing(answer: Any) -> None:
     hint="One transaction for all; each post in its own async with session.begin_nested(): "
     "block, catching IntegrityError around it.",
 )
-async def skip_bad_posts(answer: Any) -> None:
+async def _skip_bad_posts(answer: Any) -> None:
     require_coroutine_function(answer, "add_posts(pairs)")
     pairs = [(1, "Checker A"), (999_999, "Checker B"), (2, "Checker C"), (999_998, "Checker D")]
     commits = 0
@@ -86,7 +83,7 @@ async def skip_bad_posts(answer: Any) -> None:
         finally:
             event.remove(db.engine.sync_engine, "commit", count_commit)
         async with db.async_session() as session:
-            stmt = select(Post.user_id, Post.title).where(Post.title.startswith(CHECKER))
+            stmt = select(Post.user_id, Post.title).where(Post.title.startswith(CHECKER_PREFIX))
             kept = sorted((await session.execute(stmt)).all())
         if kept == []:
             raise Wrong("nothing was stored: the good posts should be kept and committed.")
@@ -100,7 +97,7 @@ async def skip_bad_posts(answer: Any) -> None:
                 "savepoint around each post instead of a commit."
             )
     finally:
-        await _cleanup()
+        await delete_checker_rows()
 
 
 @exercise(
@@ -108,7 +105,7 @@ async def skip_bad_posts(answer: Any) -> None:
     "what does the reader see?",
     hint="Until COMMIT, a change is visible only inside the transaction that made it.",
 )
-async def reader_sees(answer: Any) -> None:
+async def _reader_sees(answer: Any) -> None:
     if not (isinstance(answer, tuple) and len(answer) == 3):
         raise Wrong(f"expected a tuple of three numbers, got {describe(answer)}.")
     async with db.async_session() as session:
