@@ -264,7 +264,12 @@ def display_url(url: str | URL) -> str:
     secret = {k: "***" for k in url.query if k.lower() in _SECRET_QUERY_KEYS}
     if secret:
         url = url.update_query_dict(secret)
-    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    shown = url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    if is_sqlite(url) and url.database:
+        # A SQLite "database" is a path (or :memory:): show it as typed, not %3A-escaped.
+        base, sep, query = url._replace(database=None).render_as_string().partition("?")
+        shown = f"{base}/{url.database}{sep}{query}".replace("%2A%2A%2A", "***")
+    return shown
 
 
 def is_sqlite(url: URL) -> bool:

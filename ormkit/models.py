@@ -34,7 +34,17 @@ class Base(AsyncAttrs, DeclarativeBase):
     """Declarative base; ``AsyncAttrs`` adds ``obj.awaitable_attrs.<relationship>``."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the mapped columns as a plain dict (what a DataFrame row or JSON wants)."""
+        """Return the mapped columns as a plain dict (what a DataFrame row or JSON wants).
+
+        The cheat sheet's ``to_dict``, for every model: a ``User`` gives ``id``, ``name``,
+        ``age``; a ``Post`` gives ``id``, ``title``, ``user_id``.
+
+        Example:
+            >>> User(id=1, name="Ada", age=36).to_dict()
+            {'id': 1, 'name': 'Ada', 'age': 36}
+            >>> Post(id=2, title="Hello", user_id=1).to_dict()
+            {'id': 2, 'title': 'Hello', 'user_id': 1}
+        """
         return {attr.key: getattr(self, attr.key) for attr in self.__mapper__.column_attrs}
 
     def __repr__(self) -> str:
@@ -109,15 +119,6 @@ class User(Base):
     def _validate_age(self, key: str, value: Any) -> int:
         return check_age(value)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"id", "name", "age"}``, the cheat sheet's shape.
-
-        Example:
-            >>> User(id=1, name="Ada", age=36).to_dict()
-            {'id': 1, 'name': 'Ada', 'age': 36}
-        """
-        return {"id": self.id, "name": self.name, "age": self.age}
-
 
 class Post(Base):
     __tablename__ = "posts"
@@ -135,7 +136,3 @@ class Post(Base):
     @validates("user_id")
     def _validate_user_id(self, key: str, value: Any) -> int:
         return check_id(value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"id", "title", "user_id"}``."""
-        return {"id": self.id, "title": self.title, "user_id": self.user_id}

@@ -406,3 +406,22 @@ def test_a_bad_env_url_does_not_break_import_but_fails_at_first_use(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"ConfigError: ${ENV_VAR} is not a database URL")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite:///C:\\Users\\me\\kit.db",  # a Windows path: no %3A / %5C escapes
+        "sqlite+aiosqlite:////tmp/my lessons/kit.db?mode=ro",
+        "sqlite+aiosqlite://",
+    ],
+)
+def test_a_sqlite_path_is_shown_as_typed(url: str) -> None:
+    assert display_url(url) == url
+
+
+def test_a_sqlite_password_parameter_is_still_hidden() -> None:
+    assert display_url(f"sqlite+aiosqlite:///x.db?password={SECRET}") == (
+        "sqlite+aiosqlite:///x.db?password=***"
+    )
