@@ -227,7 +227,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             yes=args.yes,
             what="run the lessons on that database",
         )
-    shown = "a temporary SQLite file (your data is left alone)" if url is None else target.shown
+    shown = (
+        "a temporary SQLite file (your data is left alone)"
+        if url is None
+        else f"{target.shown} ({target.source})"
+    )
     print(f"Checking {len(paths)} notebook(s) on {shown}", flush=True)
     failures = []
     started = time.perf_counter()
