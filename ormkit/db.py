@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
+import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -308,8 +310,31 @@ kit = KitDatabase()
 async_session: async_sessionmaker[AsyncSession] = kit.sessions
 
 
+class _DbModule(types.ModuleType):
+    """This module's class: ``engine`` is a view of :data:`kit`, read at each access.
+
+    Assigning ``ormkit.db.engine = ...`` would otherwise leave a stale copy that hides the kit's
+    engine from then on (the session factory and every coroutine would disagree about the
+    database); it is refused with the two ways that do swap it.
+    """
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return kit.engine
+
+    @engine.setter
+    def engine(self, value: object) -> None:
+        raise AttributeError(
+            "ormkit.db.engine follows the kit's database; switch it with "
+            "ormkit.use_database(url), or for a block with: async with ormkit.kit.using(url):"
+        )
+
+
+sys.modules[__name__].__class__ = _DbModule
+
+
 def __getattr__(name: str) -> Any:
-    # ``ormkit.db.engine`` is the kit's current engine, looked up at each access (PEP 562).
+    # For type checkers, which do not see _DbModule: ``db.engine`` is the kit's current engine.
     if name == "engine":
         return kit.engine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -359,21 +359,30 @@ def test_usable_urls_resolve_unchanged(url: str) -> None:
 
 
 async def test_use_database_points_the_kit_elsewhere(tmp_path: Path) -> None:
+    import ormkit
     from ormkit import async_session, count_users, reset, sample_data, use_database
 
-    old = db_module.engine
-    other = tmp_path / "other.db"
-    new = use_database(f"sqlite+aiosqlite:///{other}")
-    try:
-        assert db_module.engine is new
-        assert async_session.kw["bind"] is new
-        await reset()
-        assert await count_users() == len(sample_data.USERS)
-        assert other.is_file()
-    finally:
-        db_module.engine = old
-        async_session.configure(bind=old)
-        await new.dispose()
+    # kit.using() puts the kit's database back afterwards, whatever happened inside.
+    async with db_module.kit.using(f"sqlite+aiosqlite:///{tmp_path / 'first.db'}") as first:
+        other = tmp_path / "other.db"
+        new = use_database(f"sqlite+aiosqlite:///{other}")
+        try:
+            assert db_module.engine is new and ormkit.engine is new
+            assert async_session.kw["bind"] is new
+            assert db_module.kit.resolved.source == "the url argument"
+            await reset()
+            assert await count_users() == len(sample_data.USERS)
+            assert other.is_file()
+        finally:
+            await new.dispose()
+    assert db_module.engine is not first and db_module.engine is not new
+
+
+def test_assigning_db_engine_is_refused_with_the_way_to_switch() -> None:
+    before = db_module.engine
+    with pytest.raises(AttributeError, match="use_database"):
+        db_module.engine = before  # type: ignore[misc]  # what the refusal is about
+    assert db_module.engine is db_module.kit.engine
 
 
 def test_display_url_hides_a_password_given_as_a_query_parameter() -> None:
