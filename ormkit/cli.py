@@ -111,6 +111,14 @@ def _database_errors() -> Iterator[None]:
     except (SQLAlchemyError, OSError) as exc:
         message = str(exc).split("\n")[0]
         raise CommandError(f"cannot use the database: {type(exc).__name__}: {message}") from None
+    except TypeError as exc:
+        # A URL query parameter the driver does not take (``?connect_timeout=`` for asyncpg)
+        # surfaces as a TypeError from its connect(): the URL's fault, said in one line.
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise CommandError(
+            f"cannot use the database: the driver refused a URL parameter ({exc})"
+        ) from None
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

@@ -222,6 +222,8 @@ def check_url(url: str | URL, *, source: str = "the url") -> URL:
                 "'postgresql+asyncpg://postgres@127.0.0.1:5432/test'"
             ) from None
     shown = display_url(parsed)
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ConfigError(f"{source} {shown!r} has port {parsed.port}; a port is 1-65535")
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name() if "+" in parsed.drivername else None
     try:

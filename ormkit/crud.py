@@ -24,6 +24,7 @@ from .validation import (
     check_age,
     check_count,
     check_id,
+    check_lookup_text,
     check_name,
     check_title,
     check_user_rows,
@@ -105,8 +106,7 @@ async def get_user_by_name(name: str, *, session: AsyncSession | None = None) ->
         >>> await get_user_by_name("Bob")
         User(id=2, name='Bob', age=25)
     """
-    if not isinstance(name, str):
-        check_name(name)  # raises: a name must be a string
+    name = check_lookup_text(name)  # a string the driver can compare (no NUL, no lone surrogate)
     async with _use(session, write=False) as s:
         result = await s.execute(select(User).where(User.name == name).order_by(User.id).limit(1))
         return result.scalar_one_or_none()

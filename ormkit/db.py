@@ -166,8 +166,10 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
         folder = path.parent
         if not folder.is_dir():
             if create_folder:
-                # The default data folder is the kit's own; create it on first use, not at import.
+                # The default data folder is the kit's own; create it on first use, not at import,
+                # readable by this user only, whatever the umask (a hub's may be 000).
                 folder.mkdir(parents=True, exist_ok=True)
+                folder.chmod(0o700)
             else:
                 raise DatabaseLocationError(
                     f"cannot open SQLite database {str(path)!r}: its folder {str(folder)!r} does "

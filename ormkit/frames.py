@@ -191,6 +191,11 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
         >>> to_frame(users).columns.tolist()
         ['id', 'name', 'age']
     """
+    if isinstance(data, (str, bytes)):
+        raise TypeError(
+            f"to_frame needs rows (a Result, or a list of rows, objects, dicts or values), "
+            f"not a {type(data).__name__}; for SQL text use: await read_frame(text(...))"
+        )
     if _is_mapped(data):
         data = [data]
     keys: list[str] | None = None

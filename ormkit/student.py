@@ -13,6 +13,7 @@ never copied.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,11 @@ def write_student_copies(
         nbformat.validate(copy)
         target = out_dir / source.relative_to(base)
         target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(copy, target)
+        _check_target(target.parent, base, force=True)  # a linked subfolder into the lessons
+        # Write beside, then rename: a symlink already at ``target`` is replaced, never followed
+        # (it could point at a lesson), and an interrupted run leaves no half-written notebook.
+        partial = target.with_name(target.name + ".partial")
+        nbformat.write(copy, partial)
+        os.replace(partial, target)
         written.append(Written(target, removed, cleared))
     return written

@@ -8,6 +8,7 @@ and lets a batch be rejected before any row of it is written.
 from __future__ import annotations
 
 import numbers
+import unicodedata
 from typing import Any
 
 NAME_MAX_LENGTH = 50
@@ -50,7 +51,7 @@ def check_text(field: str, value: Any, max_length: int) -> str:
     """Return ``value`` if it is a non-blank string of at most ``max_length`` characters."""
     if not isinstance(value, str):
         raise InvalidTypeError(field, value, f"must be a string, not {_type_name(value)}")
-    if not value.strip():
+    if _blank(value):
         raise ValidationError(field, value, "must not be empty or blank")
     if len(value) > max_length:
         raise ValidationError(field, value, f"must be at most {max_length} characters")
@@ -63,7 +64,31 @@ def check_text(field: str, value: Any, max_length: int) -> str:
         raise ValidationError(
             field, value, "must be valid Unicode text (it contains a lone surrogate)"
         ) from None
-    return value
+    return str(value)  # numpy.str_ and other str subclasses are stored as plain str
+
+
+def _blank(value: str) -> bool:
+    # Spaces, and characters that print as nothing: a zero-width space (U+200B) or a BOM alone
+    # is as blank as "   " to a reader, though the database's TRIM() keeps it.
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in value)
+
+
+def check_lookup_text(value: Any, field: str = "name") -> str:
+    """Return ``value`` if a database can compare it: a string without NUL or lone surrogates.
+
+    For look-ups (a name that cannot be stored is simply not found), not for writes.
+    """
+    if not isinstance(value, str):
+        raise InvalidTypeError(field, value, f"must be a string, not {_type_name(value)}")
+    if "\x00" in value:
+        raise ValidationError(field, value, "must not contain NUL characters ('\\x00')")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field, value, "must be valid Unicode text (it contains a lone surrogate)"
+        ) from None
+    return str(value)
 
 
 def check_name(value: Any, field: str = "name") -> str:

@@ -552,3 +552,20 @@ def test_info_names_the_source_of_the_url(
     monkeypatch.delenv(ENV_VAR)
     assert cli.main(["info"]) == 0
     assert "(default: $ORMKIT_DATA_DIR)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test?connect_timeout=abc",
+        "postgresql+asyncpg://postgres@127.0.0.1:99999/test",
+    ],
+)
+@pytest.mark.parametrize("command", [["info"], ["reset", "--yes"]])
+def test_a_url_the_driver_refuses_is_one_line(
+    url: str, command: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code = cli.main([*command, "--database", url])
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert err.count("\n") == 1 and "Traceback" not in err, err

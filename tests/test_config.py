@@ -434,3 +434,28 @@ def test_a_sqlite_password_parameter_is_still_hidden() -> None:
     assert display_url(f"sqlite+aiosqlite:///x.db?password={SECRET}") == (
         "sqlite+aiosqlite:///x.db?password=***"
     )
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+def test_a_port_out_of_range_is_a_config_error(clean_env: pytest.MonkeyPatch, port: int) -> None:
+    # It used to pass and end in a 90-line OverflowError from the socket at the first connect.
+    with pytest.raises(ConfigError, match=f"has port {port}; a port is 1-65535"):
+        resolve_url(f"postgresql+asyncpg://kit@127.0.0.1:{port}/test")
+
+
+async def test_the_default_data_folder_is_private_whatever_the_umask(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setattr(config_module, "_owned_by_me", lambda path: False)
+    clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    old = os.umask(0)
+    try:
+        engine = make_engine()
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "xdg" / "ormkit").stat().st_mode & 0o777 == 0o700

@@ -53,6 +53,7 @@ NOT_EXPORTED = {
     "validation.check_id": "as above",
     "validation.check_count": "as above",
     "validation.check_user_rows": "as above",
+    "validation.check_lookup_text": "as above (for look-ups by name)",
 }
 
 # The cheat sheet's names, which must keep working as `from ormkit import ...`.

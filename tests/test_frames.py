@@ -281,3 +281,10 @@ def test_decimals_in_hand_become_floats() -> None:
     scalars = to_frame([Decimal("0.1"), Decimal("3")])
     assert str(scalars["value"].dtype) == "float64"
     assert scalars["value"].tolist() == [0.1, 3.0]
+
+
+@pytest.mark.parametrize("data", ["abc", b"abc"])
+def test_to_frame_refuses_a_string_instead_of_rows(data: object) -> None:
+    # A string is iterable: without the check it became one row per character.
+    with pytest.raises(TypeError, match="needs rows"):
+        to_frame(data)

@@ -161,3 +161,31 @@ def test_student_copies_run_under_nbval_lax(lessons: Path, tmp_path: Path) -> No
     result = _nbval_lax(out, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def test_force_replaces_a_symlink_instead_of_writing_through_it(
+    lessons: Path, tmp_path: Path
+) -> None:
+    # A link in the output folder that points at a lesson must not get the student copy written
+    # into the lesson itself.
+    out = tmp_path / "out"
+    first = write_student_copies(out, root=lessons)
+    target = first[0].path
+    original = lessons / target.relative_to(out)
+    before = original.read_bytes()
+    target.unlink()
+    target.symlink_to(original)
+    write_student_copies(out, root=lessons, force=True)
+    assert original.read_bytes() == before
+    assert not target.is_symlink()
+    assert not list(out.rglob("*.partial"))
+
+
+def test_a_subfolder_linked_into_the_lessons_is_refused(lessons: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "exercises").symlink_to(lessons / "exercises", target_is_directory=True)
+    before = {p: p.read_bytes() for p in lessons.rglob("*.ipynb")}
+    with pytest.raises(StudentCopyError, match="lessons live"):
+        write_student_copies(out, root=lessons, force=True)
+    assert {p: p.read_bytes() for p in lessons.rglob("*.ipynb")} == before

@@ -25,6 +25,7 @@ from ormkit import (
     count_users,
     delete_user,
     get_user,
+    get_user_by_name,
     get_user_posts,
     get_user_with_posts,
     sample_data,
@@ -318,3 +319,41 @@ async def test_database_refuses_moving_a_post_to_a_missing_user(seeded: AsyncEng
 async def test_sqlite_connections_enforce_foreign_keys(sqlite_db: AsyncEngine) -> None:
     async with sqlite_db.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\ufeff", " \u200b\u2060 ", "\u200d"])
+async def test_a_name_that_prints_as_nothing_is_blank(seeded: AsyncEngine, name: str) -> None:
+    with pytest.raises(ValidationError, match="must not be empty or blank"):
+        await add_user(name, 30)
+    assert await count_users() == 13
+
+
+async def test_a_numpy_string_name_is_stored_as_a_plain_str(seeded: AsyncEngine) -> None:
+    import numpy as np
+
+    user = await add_user(np.str_("Numpy"), 30)
+    assert type(user.name) is str
+    stored = await get_user_by_name("Numpy")
+    assert stored is not None and type(stored.name) is str
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "shown"),
+    [
+        ("Bob\x00", ValidationError, "NUL"),
+        ("Bob\udc80", ValidationError, "lone surrogate"),
+        (42, InvalidTypeError, "must be a string"),
+    ],
+)
+async def test_get_user_by_name_refuses_what_no_database_can_compare(
+    seeded: AsyncEngine, name: Any, error: type[Exception], shown: str
+) -> None:
+    with pytest.raises(error, match=shown):
+        await get_user_by_name(name)
+
+
+async def test_get_user_by_name_finds_nothing_for_names_that_cannot_be_stored(
+    seeded: AsyncEngine,
+) -> None:
+    assert await get_user_by_name("") is None
+    assert await get_user_by_name("x" * 500) is None
