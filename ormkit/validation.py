@@ -55,16 +55,7 @@ def check_text(field: str, value: Any, max_length: int) -> str:
         raise ValidationError(field, value, "must not be empty or blank")
     if len(value) > max_length:
         raise ValidationError(field, value, f"must be at most {max_length} characters")
-    if "\x00" in value:
-        # PostgreSQL refuses NUL in text, SQLite and MariaDB store it: refuse it everywhere.
-        raise ValidationError(field, value, "must not contain NUL characters ('\\x00')")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            field, value, "must be valid Unicode text (it contains a lone surrogate)"
-        ) from None
-    return str(value)  # numpy.str_ and other str subclasses are stored as plain str
+    return check_lookup_text(value, field)
 
 
 def _blank(value: str) -> bool:
@@ -76,11 +67,13 @@ def _blank(value: str) -> bool:
 def check_lookup_text(value: Any, field: str = "name") -> str:
     """Return ``value`` if a database can compare it: a string without NUL or lone surrogates.
 
-    For look-ups (a name that cannot be stored is simply not found), not for writes.
+    On its own for look-ups (a name that cannot be stored is simply not found); writes go
+    through :func:`check_text`, which adds the blank and length rules.
     """
     if not isinstance(value, str):
         raise InvalidTypeError(field, value, f"must be a string, not {_type_name(value)}")
     if "\x00" in value:
+        # PostgreSQL refuses NUL in text, SQLite and MariaDB store it: refuse it everywhere.
         raise ValidationError(field, value, "must not contain NUL characters ('\\x00')")
     try:
         value.encode("utf-8")
@@ -88,7 +81,7 @@ def check_lookup_text(value: Any, field: str = "name") -> str:
         raise ValidationError(
             field, value, "must be valid Unicode text (it contains a lone surrogate)"
         ) from None
-    return str(value)
+    return str(value)  # numpy.str_ and other str subclasses are stored as plain str
 
 
 def check_name(value: Any, field: str = "name") -> str:

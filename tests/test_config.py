@@ -84,6 +84,16 @@ def test_a_checkout_owned_by_someone_else_uses_the_per_user_folder(
     assert config_module.default_data_dir() == tmp_path / "home" / ".local" / "share" / "ormkit"
 
 
+async def _connect_to_the_default() -> None:
+    """Open (and so create) the default database once, then dispose of the engine."""
+    engine = make_engine()
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.parametrize("owned", [True, False])
 def test_each_jupyterhub_user_gets_a_database_of_their_own(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, owned: bool
@@ -132,15 +142,7 @@ def test_the_default_database_of_a_hub_user_is_created_on_first_use(
     clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     clean_env.setenv("JUPYTERHUB_USER", "ada@example.org")
 
-    async def touch() -> None:
-        engine = make_engine()
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(touch())
+    asyncio.run(_connect_to_the_default())
     assert (tmp_path / "xdg" / "ormkit" / "users" / "ada-40example.org" / "ormkit.db").is_file()
 
 
@@ -450,12 +452,7 @@ async def test_the_default_data_folder_is_private_whatever_the_umask(
     clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     old = os.umask(0)
     try:
-        engine = make_engine()
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
+        await _connect_to_the_default()
     finally:
         os.umask(old)
     assert (tmp_path / "xdg" / "ormkit").stat().st_mode & 0o777 == 0o700
