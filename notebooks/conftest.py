@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-from ormkit.config import resolve, scratch_data_dir
+from ormkit.config import environ, resolve, scratch_data_dir
 from ormkit.notebooks import strict_kernels
 
 _stack = contextlib.ExitStack()
@@ -27,17 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if resolve().is_default:  # not when $ORMKIT_DATABASE_URL names a database
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         _stack.enter_context(scratch_data_dir(f"ormkit-nbval-{worker}-"))
-    updates = dict(_stack.enter_context(strict_kernels()))
-    saved = {key: os.environ.get(key) for key in updates}
-    os.environ.update(updates)
-
-    @_stack.callback
-    def _restore() -> None:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    _stack.enter_context(environ(_stack.enter_context(strict_kernels())))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

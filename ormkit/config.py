@@ -90,23 +90,30 @@ def data_dir() -> DataDir:
 
 
 @contextmanager
+def environ(updates: dict[str, str]) -> Iterator[None]:
+    """Set ``updates`` in ``os.environ`` for the block (kernels started in it inherit them),
+    then put back what was there before, unset variables unset again."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def scratch_data_dir(prefix: str = "ormkit-scratch-") -> Iterator[Path]:
     """Point the default database at a new temporary folder for the block, then remove it.
 
     What ``ormkit check``, ``make regen`` and nbval's workers run on: never the learner's data.
-    Sets ``ORMKIT_DATA_DIR`` in ``os.environ`` (kernels started in the block inherit it) and
-    restores the previous value afterwards.
+    Sets ``ORMKIT_DATA_DIR`` in ``os.environ`` and restores the previous value afterwards.
     """
-    saved = os.environ.get(DATA_DIR_ENV_VAR)
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
-        os.environ[DATA_DIR_ENV_VAR] = folder
-        try:
-            yield Path(folder)
-        finally:
-            if saved is None:
-                os.environ.pop(DATA_DIR_ENV_VAR, None)
-            else:
-                os.environ[DATA_DIR_ENV_VAR] = saved
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder, environ({DATA_DIR_ENV_VAR: folder}):
+        yield Path(folder)
 
 
 def default_data_dir() -> Path:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import environ
+
 _PACKAGE = Path(__file__).resolve().parent
 # Where the lessons are: a source checkout's notebooks/ folder, else the copy a wheel carries
 # inside the package (setup.py puts it there at build time; it is read-only in site-packages).
@@ -153,20 +155,6 @@ def strict_kernels() -> Iterator[dict[str, str]]:
         yield env
 
 
-@contextmanager
-def _environ(updates: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in updates}
-    os.environ.update(updates)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def execute(
     path: Path,
     *,
@@ -198,7 +186,7 @@ def execute(
     error = None
     failed: dict[str, Any] = {}
     # No deprecated API in any lesson: the same rule as under nbval (notebooks/conftest.py).
-    with strict_kernels() as strict, _environ({**env, **strict}):
+    with strict_kernels() as strict, environ({**env, **strict}):
         try:
             client.execute()
         except CellExecutionError as exc:

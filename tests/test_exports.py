@@ -36,6 +36,7 @@ NOT_EXPORTED = {
     "config.resolve": "for the CLI and the kit object; resolve_url is the public form",
     "config.Resolved": "the result type of config.resolve",
     "config.scratch_data_dir": "for ormkit check, make regen and nbval",
+    "config.environ": "sets variables for the kernels those start",
     "db.row_counts": "for ormkit info / reset and the playground",
     "config.data_dir": "for ormkit info; default_url is the public form",
     "config.DataDir": "the result type of config.data_dir",
