@@ -100,6 +100,11 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _plain(exc: BaseException) -> str:
+    """The end of a cell's traceback, without the terminal colours IPython puts in it."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(exc))[-600:]
+
+
 def _describe(path: Path, index: int, cell: Any) -> str:
     first = cell.source.splitlines()[0] if cell.source else ""
     return f"{path.name} cell {index} (id {cell.get('id')}, {first!r})"
@@ -116,7 +121,7 @@ async def _each_cell_twice(path: Path, data_dir: Path, problems: list[str]) -> A
             try:
                 await client.async_execute_cell(cell, index)
             except CellExecutionError as exc:
-                problems.append(f"{_describe(path, index, cell)} raised:\n  {str(exc)[-600:]}")
+                problems.append(f"{_describe(path, index, cell)} raised:\n  {_plain(exc)}")
                 return nb
             again = copy.deepcopy(cell)
             try:
@@ -124,7 +129,7 @@ async def _each_cell_twice(path: Path, data_dir: Path, problems: list[str]) -> A
             except CellExecutionError as exc:
                 problems.append(
                     f"{_describe(path, index, cell)} raised when run a second time:\n"
-                    f"  {str(exc)[-600:]}"
+                    f"  {_plain(exc)}"
                 )
                 continue
             exempt = (path.name, cell.get("id")) in DRIFT_IS_THE_LESSON
