@@ -273,10 +273,8 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
 def assign(course: Path, lesson: str | Path, *, lessons: Path | None = None) -> Path:
     """Write the nbgrader source of ``lesson`` and generate its student version; return it.
 
-    Example:
-        >>> release = assign(course, "03")
-        >>> release.relative_to(course).as_posix()
-        'release/03_queries/03_queries.ipynb'
+    ``lesson`` is a lesson's number or name (``"03"``, ``"03_queries"``); the student version is
+    ``COURSE/release/03_queries/03_queries.ipynb``.
     """
     import nbformat
 
@@ -476,7 +474,13 @@ def verdicts(notebook: Path) -> dict[str, str]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if meta.get("solution"):
-            previous_error = _first_line(_output_text(errors[0])) if errors else ""
+            names = {e.get("ename") for e in errors}
+            if names & {"KeyboardInterrupt", "CellTimeoutError"}:
+                previous_error = "the answer cell ran past the time limit and was interrupted"
+            elif errors:
+                previous_error = f"the answer cell raised {_first_line(_output_text(errors[0]))}"
+            else:
+                previous_error = ""
             continue
         if meta.get("grade") and meta.get("grade_id"):
             outputs = errors or [
@@ -484,7 +488,7 @@ def verdicts(notebook: Path) -> dict[str, str]:
             ]
             line = _first_line(_output_text(outputs[0])) if outputs else "(no output)"
             if errors and previous_error:
-                line = f"the answer cell raised {previous_error}; {line}"
+                line = f"{previous_error}; {line}"
             found[meta["grade_id"]] = line
             previous_error = ""
     return found
@@ -656,6 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "assign":
             print(assign(course, args.lesson))
         elif args.command == "collect":
+            bad = [item for item in args.submissions if "=" not in item]
+            if bad:
+                raise GradingError(f"give each submission as STUDENT=PATH, not {bad[0]!r}")
             pairs = dict(item.split("=", 1) for item in args.submissions)
             for path in collect(course, args.assignment, {k: Path(v) for k, v in pairs.items()}):
                 print(path)
