@@ -267,7 +267,7 @@ def fetch_mermaid(cache: Path = CACHE, version: str = MERMAID_VERSION) -> Path:
 def _config(repository: str, branch: str) -> str:
     return f"""\
 title: "ormkit: async SQLAlchemy in Jupyter"
-author: the ormkit authors
+copyright: "the ormkit authors, MIT licence"  # else Jupyter Book 1 prints "© Copyright 2023"
 only_build_toc_files: true
 execute:
   execute_notebooks: "off"   # the stored outputs, never re-executed
