@@ -7,7 +7,7 @@ PYTEST_NOTEBOOKS := notebooks
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 .PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints \
-	lock-check matrix wheel
+	lock-check matrix wheel site
 
 help:
 	@echo "make lab          start JupyterLab on notebooks/ (127.0.0.1, token auth)"
@@ -18,6 +18,7 @@ help:
 	@echo "make matrix       make test in fresh Debian 12 / 13 / sid chroots (root; Python 3.11-3.14)"
 	@echo "make lock-check   check that constraints.txt installs on Python 3.11.0-3.14, every OS"
 	@echo "make wheel        build the wheel and sdist into dist/ (lessons and solutions included)"
+	@echo "make site         the course website from the stored outputs into site/ (offline)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,9 +75,14 @@ wheel: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 
+# The course website (Jupyter Book 1) from the lessons' stored outputs, into the git-ignored site/;
+# Mermaid's JavaScript comes from the npm registry once and is cached in .cache/site/.
+site: $(STAMP)
+	$(BIN)/python tools/site.py
+
 # make test from a fresh clone inside Debian 12 (Python 3.11.2), 13 (3.13) and sid (3.14) chroots.
 matrix:
 	bash .ci/matrix
 
 clean:
-	rm -rf $(VENV) data dist build .pytest_cache .ruff_cache
+	rm -rf $(VENV) data dist build site .cache .pytest_cache .ruff_cache

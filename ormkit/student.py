@@ -8,7 +8,9 @@ A lesson marks its cells with tags (Cell → Property Inspector → Cell Tags in
 
 Everything else is copied unchanged, so the copies still open and run (``tests/test_student.py``
 runs them under ``pytest --nbval-lax``). The worked solutions in ``notebooks/solutions/`` are
-never copied.
+never copied. :mod:`ormkit.grading` reads the same two tags (and these constants) to build the
+nbgrader version of a lesson, whose student copy is this one with each exercise cell split into
+an answer cell and a grade cell (``tests/test_grading.py`` compares them).
 """
 
 from __future__ import annotations
