@@ -24,14 +24,22 @@ T = TypeVar("T")
 DEFAULT_CHUNK_SIZE = 10_000
 
 
+def _in_jupyter_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (where a widget can show; elsewhere it prints)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in shell.config
+
+
 def _tqdm() -> Callable[..., Iterable[Any]] | None:
     if importlib.util.find_spec("tqdm") is None:
         return None
-    if importlib.util.find_spec("ipywidgets") is not None:
+    if importlib.util.find_spec("ipywidgets") is not None and _in_jupyter_kernel():
         from tqdm.notebook import tqdm as widget  # a widget in Jupyter; tqdm.auto would pick it too
 
         return widget
-    # tqdm.auto would warn "IProgress not found" in Jupyter without ipywidgets: use the text bar.
+    # Outside a kernel the widget would print its text form to stdout; tqdm.auto would warn
+    # "IProgress not found" in Jupyter without ipywidgets: use the text bar (on stderr).
     from tqdm.std import tqdm as text
 
     return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,3 +43,26 @@ def test_chunked() -> None:
     assert list(chunked([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
     with pytest.raises(ValueError, match="at least 1"):
         list(chunked([1], 0))
+
+
+def test_outside_a_kernel_the_bar_is_text_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    # With ipywidgets installed (jupyter-book and nbgrader bring it), tqdm's notebook widget
+    # outside a Jupyter kernel prints its text form to stdout, into a script's or a test's output.
+    pytest.importorskip("tqdm")
+    from ormkit.progress import progress
+
+    assert list(progress(range(3), total=3, desc="loading")) == [0, 1, 2]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "loading: 100%" in captured.err
+
+
+def test_in_a_jupyter_kernel_the_bar_is_the_widget(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tqdm")
+    pytest.importorskip("ipywidgets")
+    from ormkit import progress as module
+
+    shell = SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    tqdm = module._tqdm()
+    assert tqdm is not None and tqdm.__module__ == "tqdm.notebook"
