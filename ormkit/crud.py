@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import CursorResult, delete, exc, func, insert, select
+from sqlalchemy import CursorResult, delete, exc, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -208,27 +208,36 @@ async def _change_user(user_id: int, session: AsyncSession | None, **values: obj
     # The cheat sheet's change-and-commit: load the object, set attributes, let the unit of work
     # emit the UPDATE (only the changed columns) at flush.
     async def work(s: AsyncSession) -> User | None:
+        if session is not None:
+            return await _change_in_callers_transaction(s, user_id, values)
         user = await s.get(User, user_id)
         if user is None:
             return None
         for key, value in values.items():
             setattr(user, key, value)
-        if session is None:
-            try:
-                await s.flush()
-            except StaleDataError:  # deleted by someone else between the SELECT and the UPDATE
-                return None  # nothing to commit: the session is rolled back and closed
-            return user
-        # In the caller's transaction, a savepoint keeps that transaction usable after the race.
         try:
-            async with s.begin_nested():
-                await s.flush()
-        except StaleDataError:
-            s.expunge(user)
+            await s.flush()
+        except StaleDataError:  # deleted by someone else between the SELECT and the UPDATE
+            await s.rollback()  # nothing left to commit
             return None
         return user
 
     return await _run(work, session, write=True)
+
+
+async def _change_in_callers_transaction(
+    s: AsyncSession, user_id: int, values: dict[str, object]
+) -> User | None:
+    # A failed flush would end the caller's whole transaction; one UPDATE decides atomically
+    # whether the row is still there, and then holds its lock until the caller commits.
+    result = await s.execute(
+        update(User).where(User.id == user_id).values(**values),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        return None
+    return await s.get(User, user_id)
 
 
 async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> bool:

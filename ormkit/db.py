@@ -205,16 +205,17 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
             return
         what = "was deleted" if now is None else "was replaced by another file"
         opened["identity"] = None
-        opened["lost"] = (
-            f"SQLite database {str(path)!r} {what} while the kit had it open; its connections "
-            "were closed and nothing more was written to the old file. Run the cell again to "
-            + (
-                "start a new, empty database (then await reset() to load the sample data)"
-                if now is None
-                else "use the new file"
-            )
+        opened["lost"] = f"SQLite database {str(path)!r} {what} while the kit had it open; " + (
+            "its connections were closed and nothing more was written to the deleted file. Run "
+            "the cell again to start a new, empty database, then await reset() to load the "
+            "sample data"
+            if now is None
+            else "its connections were closed. Replace a database file only while no kernel "
+            "uses it (after await ormkit.engine.dispose()), together with its -wal file if "
+            "it has one, or SQLite may read the old file's journal into the new one"
         )
-        # Drops every pooled connection to the old file; the reconnect raises the message above.
+        # Close the pool's connections to the old file; the reconnect raises the message above.
+        sync_engine.pool.dispose()
         lost = exc.DisconnectionError(opened["lost"])
         lost.invalidate_pool = True
         raise lost
