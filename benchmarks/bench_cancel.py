@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -20,30 +21,52 @@ from _common import ROOT, temp_folder
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-import backends  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import backends
+from sqlalchemy import text
 
-from ormkit import add_many_users, count_users, db  # noqa: E402
+from ormkit import add_many_users, count_users, db
 
 SAMPLE_USERS = 13
 HUNG_AFTER_S = 60
 PROBE_WAIT_S = 5
+PROBE_INSERT = "INSERT INTO users (name, age) VALUES ('probe', 1)"
+PROBE_DELETE = "DELETE FROM users WHERE name = 'probe'"
 
 
 async def _writable_elsewhere(url: str) -> float | None:
-    """Seconds a second engine needs to insert and commit one row (``None``: it could not)."""
-    other = db.make_engine(url, connect_args={"timeout": PROBE_WAIT_S} if url.startswith("sqlite") else {})
+    """Seconds another connection needs to insert and commit one row (``None``: it could not)."""
     started = time.perf_counter()
     try:
-        async with other.begin() as conn:
-            await conn.execute(text("INSERT INTO users (name, age) VALUES ('probe', 1)"))
-            await conn.execute(text("DELETE FROM users WHERE name = 'probe'"))
+        if url.startswith("sqlite"):
+            await asyncio.to_thread(_sqlite_probe, url.split(":///", 1)[1])
+        else:
+            other = db.make_engine(url)
+            try:
+                async with other.begin() as conn:
+                    if url.startswith("postgresql"):
+                        await conn.execute(text(f"SET LOCAL lock_timeout = '{PROBE_WAIT_S}s'"))
+                    else:
+                        await conn.execute(
+                            text(f"SET SESSION innodb_lock_wait_timeout = {PROBE_WAIT_S}")
+                        )
+                    await conn.execute(text(PROBE_INSERT))
+                    await conn.execute(text(PROBE_DELETE))
+            finally:
+                await other.dispose()
     except Exception as exc:  # "database is locked", a lock wait timeout
         print(f"    another connection could not write: {type(exc).__name__}: {str(exc)[:70]}")
         return None
-    finally:
-        await other.dispose()
     return time.perf_counter() - started
+
+
+def _sqlite_probe(path: str) -> None:
+    con = sqlite3.connect(path, timeout=PROBE_WAIT_S)  # another process would use its own
+    try:
+        con.execute(PROBE_INSERT)
+        con.execute(PROBE_DELETE)
+        con.commit()
+    finally:
+        con.close()
 
 
 async def measure(label: str, url: str, n: int) -> tuple[float, int]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, event, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ormkit import (
@@ -76,9 +77,9 @@ async def cancelled_after(call: Awaitable[Any], timeout: float) -> tuple[str, fl
     return outcome, time.perf_counter() - started - timeout
 
 
-async def assert_writable_elsewhere(engine: AsyncEngine) -> None:
+async def assert_writable_elsewhere(engine: AsyncEngine | str) -> None:
     """Another connection (another process, for a SQLite file) can write at once."""
-    url = engine.url
+    url = make_url(engine) if isinstance(engine, str) else engine.url
     if url.get_backend_name() == "sqlite":
         if not url.database:
             return  # an in-memory database has no other connection; the pool check covers it
@@ -350,3 +351,81 @@ async def test_a_replaced_database_file_is_noticed(file_db: AsyncEngine, tmp_pat
     shutil.copy(other, tmp_path / "incoming.db")
     os.replace(tmp_path / "incoming.db", path)
     assert (await list_users())[-1].name == "in the copy"
+
+
+# --- Jupyter's stop button: a real kernel interrupt ------------------------------------------
+
+
+class _Kernel:
+    """A kernel of this environment, with the kit pointed at ``url``; runs cells, sends SIGINT."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        env = {**os.environ, "ORMKIT_DATABASE_URL": url}
+        self.km, self.kc = start_new_kernel(
+            kernel_name="python3", env=env, cwd=str(folder), startup_timeout=60
+        )
+
+    def start(self, code: str) -> str:
+        return str(self.kc.execute(code))
+
+    def wait(self, msg_id: str, timeout: float = HUNG_S) -> tuple[str, list[str]]:
+        """Wait for the cell to finish; return ("ok" or the error's name, its outputs)."""
+        outcome, outputs = "ok", []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                outputs.append(content["text"])
+            elif kind == "execute_result":
+                outputs.append(content["data"]["text/plain"])
+            elif kind == "error":
+                outcome = content["ename"]
+            elif kind == "status" and content["execution_state"] == "idle":
+                return outcome, outputs
+
+    def run(self, code: str) -> str:
+        outcome, outputs = self.wait(self.start(code))
+        assert outcome == "ok", (code, outcome, outputs)
+        return "".join(outputs).strip()
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+async def test_a_kernel_interrupt_mid_batch_loses_nothing_and_the_next_cell_runs(
+    backend_url: str, tmp_path: Path
+) -> None:
+    n = 300_000
+    kernel = _Kernel(backend_url, tmp_path)
+    try:
+        kernel.run("from ormkit import *\nawait reset()")
+        kernel.run(f"rows = [(f'k{{i}}', 1) for i in range({n})]")
+        outcomes = []
+        for delay in (0.05, 0.3):
+            msg_id = kernel.start("print('go', flush=True)\nawait add_many_users(rows)")
+            while not kernel.kc.get_iopub_msg(timeout=HUNG_S)["content"].get("text"):
+                pass  # until "go": the batch is on its way
+            time.sleep(delay)
+            kernel.km.interrupt_kernel()
+            started = time.monotonic()
+            outcome, _ = kernel.wait(msg_id)
+            outcomes.append(outcome)
+            returned = time.monotonic() - started
+            # The next cell answers at once, on a usable pool, and sees all or nothing.
+            added = int(kernel.run("print(await count_users())")) - len(SAMPLE[0])
+            assert (outcome, added) in {("ok", n), ("CancelledError", 0)}, (outcome, added)
+            assert returned < HUNG_S
+            await assert_writable_elsewhere(backend_url)
+            kernel.run("await reset()")
+            counts = "from ormkit.db import row_counts\nprint(await row_counts())"
+            assert kernel.run(counts) == "{'users': 13, 'posts': 16}"
+        assert "CancelledError" in outcomes  # the interrupt did land mid-batch
+    finally:
+        kernel.close()
