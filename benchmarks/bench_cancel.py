@@ -5,7 +5,8 @@ database) this times ``asyncio.wait_for(add_many_users(rows), timeout)`` for tim
 past the batch's full duration, and after each one checks the promises of issue 16: the batch is
 all there or not there at all, the outcome reported matches (``TimeoutError`` only when nothing was
 committed), and a second engine can write at once. It prints the worst time-to-return per backend.
-Run: ``python benchmarks/bench_cancel.py [N]`` (default 200000 rows).
+Run: ``python benchmarks/bench_cancel.py [N] [--only sqlite,postgresql,mysql]`` (default 200000
+rows, every reachable backend).
 """
 
 from __future__ import annotations
@@ -109,12 +110,15 @@ async def measure(label: str, url: str, n: int) -> tuple[float, int]:
     return worst, failures
 
 
-async def main(n: int) -> int:
+async def main(n: int, only: set[str]) -> int:
     results: list[tuple[str, float, int]] = []
-    with temp_folder() as folder:
-        url = f"sqlite+aiosqlite:///{Path(folder) / 'cancel.db'}"
-        results.append(("sqlite", *await measure("sqlite", url, n)))
+    if "sqlite" in only:
+        with temp_folder() as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'cancel.db'}"
+            results.append(("sqlite", *await measure("sqlite", url, n)))
     for name, server in backends.SERVERS.items():
+        if name not in only:
+            continue
         try:
             server_url = backends.create_database(server)
         except Exception as exc:  # not reachable: say so and go on
@@ -134,4 +138,8 @@ async def main(n: int) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=200_000)
-    raise SystemExit(asyncio.run(main(parser.parse_args().n)))
+    parser.add_argument(
+        "--only", default="sqlite,postgresql,mysql", help="comma list of backends to measure"
+    )
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(main(args.n, set(args.only.split(",")))))

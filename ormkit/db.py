@@ -612,6 +612,7 @@ T = TypeVar("T")
 # A cancelled call first makes its statement fail at the driver, then waits this long for its work
 # to unwind (roll back, give its connection back); after that it stops waiting and returns anyway.
 ABORT_WAIT_S = 10.0
+INTERRUPT_AGAIN_S = 0.02
 
 
 class _Unit:
@@ -621,6 +622,7 @@ class _Unit:
         self.phase = "work"  # "work" -> "commit" (COMMIT sent: it decides the outcome) -> "done"
         self.aborted = False  # set by a cancel during "work": the unit must not commit
         self.conn: AsyncConnection | None = None
+        self.unwinding = False  # the work raised: its rollback must not be interrupted
 
 
 class _Aborted(Exception):
@@ -691,7 +693,11 @@ async def _run_unit(
         unit.conn = await own.connection()
         if unit.aborted:  # cancelled while connecting: nothing was sent yet
             raise _Aborted
-        result = await work(own)
+        try:
+            result = await work(own)
+        except BaseException:
+            unit.unwinding = True
+            raise
         if unit.aborted:
             raise _Aborted
         if write:
@@ -718,7 +724,15 @@ async def _interrupt(unit: _Unit, task: asyncio.Future[Any]) -> None:
         while not task.done() and (left := deadline - loop.time()) > 0:
             # A second stop-button press must not cut the clean-up short.
             with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-                await asyncio.wait({task}, timeout=left)
+                await asyncio.wait({task}, timeout=min(left, INTERRUPT_AGAIN_S))
+            conn = unit.conn  # set meanwhile if the cancel came while it was connecting
+            if conn is not None and not closed and not unit.unwinding and not task.done():
+                # SQLite's interrupt() only stops a statement already running: one that was
+                # about to start when the cancel came is stopped by the next call.
+                with contextlib.suppress(Exception):
+                    closed = _stop_statement(conn)
+                if closed:
+                    task.cancel()
         if task.done():
             break
     if task.done() and not task.cancelled():
