@@ -540,7 +540,12 @@ def _staged_ddl(dialect: Any) -> list[str]:
     pattern = re.compile(rf"\b(TABLE|REFERENCES|ON) ({'|'.join(names)}) \(")
 
     def rename(sql: str) -> str:
-        return pattern.sub(lambda m: f"{m[1]} {names[m[2]]} (", sql)
+        sql = pattern.sub(lambda m: f"{m[1]} {names[m[2]]} (", sql)
+        if not getattr(dialect, "is_mariadb", False):
+            # MySQL 8 wants CHECK names unique per database (MariaDB: per table), and the live
+            # tables hold ours: let MySQL name the new ones (untested here: no MySQL 8 server).
+            sql = re.sub(r"CONSTRAINT \w+ CHECK", "CHECK", sql)
+        return sql
 
     statements = []
     for table in Base.metadata.sorted_tables:
