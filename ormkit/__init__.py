@@ -26,6 +26,7 @@ from .crud import (
 from .db import (
     DatabaseLocationError,
     KitDatabase,
+    ResetError,
     async_session,
     create_all_tables,
     drop_all_tables,
@@ -33,10 +34,11 @@ from .db import (
     make_engine,
     make_sessionmaker,
     reset,
+    run_transaction,
     seed,
     use_database,
 )
-from .frames import read_frame, to_frame
+from .frames import NotAQueryError, read_frame, to_frame
 from .models import Base, Post, User
 from .results import result_methods
 from .sql import SQLLog, query_plan, show_sql
@@ -59,7 +61,9 @@ __all__ = [
     "DatabaseLocationError",
     "InvalidTypeError",
     "KitDatabase",
+    "NotAQueryError",
     "Post",
+    "ResetError",
     "SQLLog",
     "User",
     "ValidationError",
@@ -87,6 +91,7 @@ __all__ = [
     "reset",
     "resolve_url",
     "result_methods",
+    "run_transaction",
     "seed",
     "show_sql",
     "to_frame",

@@ -10,12 +10,13 @@ raises a ``ValueError`` subclass that names the field and the value, and nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 
-from sqlalchemy import CursorResult, delete, func, insert, select
+from sqlalchemy import CursorResult, delete, exc, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import db
 from .models import Post, User
@@ -30,17 +31,18 @@ from .validation import (
     check_user_rows,
 )
 
+T = TypeVar("T")
 
-@asynccontextmanager
-async def _use(session: AsyncSession | None, *, write: bool) -> AsyncIterator[AsyncSession]:
-    """Yield the caller's session untouched, or a new one committed (if writing) and closed."""
-    if session is not None:
-        yield session
-        return
-    async with db.async_session() as own:
-        yield own
-        if write:
-            await own.commit()
+
+async def _run(
+    work: Callable[[AsyncSession], Awaitable[T]], session: AsyncSession | None, *, write: bool
+) -> T:
+    """Run ``work`` in the caller's session, or in a new one committed (if writing) and closed.
+
+    Through :func:`ormkit.db.run_transaction`: a cancel or kernel interrupt at any moment leaves
+    the database all-or-nothing, unlocked, and the call's outcome truthful.
+    """
+    return await db.run_transaction(work, session=session, write=write)
 
 
 async def add_user(name: str, age: int, *, session: AsyncSession | None = None) -> User:
@@ -52,10 +54,13 @@ async def add_user(name: str, age: int, *, session: AsyncSession | None = None) 
         14
     """
     user = User(name=name, age=age)  # @validates checks name and age here
-    async with _use(session, write=True) as s:
+
+    async def work(s: AsyncSession) -> User:
         s.add(user)
         await s.flush()  # assigns user.id, also when the caller commits later
-    return user
+        return user
+
+    return await _run(work, session, write=True)
 
 
 async def add_many_users(
@@ -74,7 +79,8 @@ async def add_many_users(
     rows = check_user_rows(users)
     if not rows:
         return 0
-    async with _use(session, write=True) as s:
+
+    async def work(s: AsyncSession) -> int:
         conn = await s.connection()
         if conn.dialect.name == "sqlite":
             # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing is
@@ -82,7 +88,9 @@ async def add_many_users(
             await conn.exec_driver_sql("INSERT INTO users (name, age) VALUES (?, ?)", rows)
         else:
             await conn.execute(insert(User), [{"name": n, "age": a} for n, a in rows])
-    return len(rows)
+        return len(rows)
+
+    return await _run(work, session, write=True)
 
 
 async def get_user(user_id: int, *, session: AsyncSession | None = None) -> User | None:
@@ -95,8 +103,11 @@ async def get_user(user_id: int, *, session: AsyncSession | None = None) -> User
         True
     """
     user_id = check_id(user_id)
-    async with _use(session, write=False) as s:
+
+    async def work(s: AsyncSession) -> User | None:
         return await s.get(User, user_id)
+
+    return await _run(work, session, write=False)
 
 
 async def get_user_by_name(name: str, *, session: AsyncSession | None = None) -> User | None:
@@ -107,9 +118,12 @@ async def get_user_by_name(name: str, *, session: AsyncSession | None = None) ->
         User(id=2, name='Bob', age=25)
     """
     name = check_lookup_text(name)  # a string the driver can compare (no NUL, no lone surrogate)
-    async with _use(session, write=False) as s:
+
+    async def work(s: AsyncSession) -> User | None:
         result = await s.execute(select(User).where(User.name == name).order_by(User.id).limit(1))
         return result.scalar_one_or_none()
+
+    return await _run(work, session, write=False)
 
 
 async def get_user_with_posts(user_id: int, *, session: AsyncSession | None = None) -> User | None:
@@ -121,9 +135,12 @@ async def get_user_with_posts(user_id: int, *, session: AsyncSession | None = No
         ['My first ORM query', 'Why expire_on_commit=False?']
     """
     user_id = check_id(user_id)
-    async with _use(session, write=False) as s:
-        stmt = select(User).where(User.id == user_id).options(selectinload(User.posts))
+    stmt = select(User).where(User.id == user_id).options(selectinload(User.posts))
+
+    async def work(s: AsyncSession) -> User | None:
         return (await s.execute(stmt)).scalar_one_or_none()
+
+    return await _run(work, session, write=False)
 
 
 async def list_users(
@@ -138,8 +155,11 @@ async def list_users(
     stmt = select(User).order_by(User.id).offset(check_count(offset, "offset"))
     if limit is not None:
         stmt = stmt.limit(check_count(limit, "limit"))
-    async with _use(session, write=False) as s:
+
+    async def work(s: AsyncSession) -> Sequence[User]:
         return (await s.execute(stmt)).scalars().all()
+
+    return await _run(work, session, write=False)
 
 
 async def count_users(*, session: AsyncSession | None = None) -> int:
@@ -149,8 +169,11 @@ async def count_users(*, session: AsyncSession | None = None) -> int:
         >>> await count_users()
         13
     """
-    async with _use(session, write=False) as s:
+
+    async def work(s: AsyncSession) -> int:
         return (await s.execute(select(func.count()).select_from(User))).scalar_one()
+
+    return await _run(work, session, write=False)
 
 
 async def update_user_name(
@@ -184,14 +207,37 @@ async def update_user_age(
 async def _change_user(user_id: int, session: AsyncSession | None, **values: object) -> User | None:
     # The cheat sheet's change-and-commit: load the object, set attributes, let the unit of work
     # emit the UPDATE (only the changed columns) at flush.
-    async with _use(session, write=True) as s:
+    async def work(s: AsyncSession) -> User | None:
+        if session is not None:
+            return await _change_in_callers_transaction(s, user_id, values)
         user = await s.get(User, user_id)
         if user is None:
             return None
         for key, value in values.items():
             setattr(user, key, value)
-        await s.flush()
-    return user
+        try:
+            await s.flush()
+        except StaleDataError:  # deleted by someone else between the SELECT and the UPDATE
+            await s.rollback()  # nothing left to commit
+            return None
+        return user
+
+    return await _run(work, session, write=True)
+
+
+async def _change_in_callers_transaction(
+    s: AsyncSession, user_id: int, values: dict[str, object]
+) -> User | None:
+    # A failed flush would end the caller's whole transaction; one UPDATE decides atomically
+    # whether the row is still there, and then holds its lock until the caller commits.
+    result = await s.execute(
+        update(User).where(User.id == user_id).values(**values),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        return None
+    return await s.get(User, user_id)
 
 
 async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> bool:
@@ -204,12 +250,15 @@ async def delete_user(user_id: int, *, session: AsyncSession | None = None) -> b
         False
     """
     user_id = check_id(user_id)
-    async with _use(session, write=True) as s:
+
+    async def work(s: AsyncSession) -> bool:
         # One DELETE, not "load, then session.delete()": the database decides atomically whether
         # the row existed, so two concurrent deletes of one id cannot both report True.
         result = await s.execute(delete(User).where(User.id == user_id))
-    assert isinstance(result, CursorResult)  # a DELETE's result reports its rowcount
-    return result.rowcount == 1
+        assert isinstance(result, CursorResult)  # a DELETE's result reports its rowcount
+        return result.rowcount == 1
+
+    return await _run(work, session, write=True)
 
 
 async def add_post(user_id: int, title: str, *, session: AsyncSession | None = None) -> Post:
@@ -221,13 +270,21 @@ async def add_post(user_id: int, title: str, *, session: AsyncSession | None = N
     """
     user_id = check_id(user_id)
     check_title(title)
-    async with _use(session, write=True) as s:
+
+    async def work(s: AsyncSession) -> Post:
         if await s.get(User, user_id) is None:
             raise ValidationError("user_id", user_id, "does not match any user")
         post = Post(user_id=user_id, title=title)
         s.add(post)
-        await s.flush()
-    return post
+        try:
+            await s.flush()
+        except exc.IntegrityError as error:
+            # The title was checked above, so only the foreign key can refuse the row: the user
+            # was deleted by someone else after the look-up.
+            raise ValidationError("user_id", user_id, "does not match any user") from error
+        return post
+
+    return await _run(work, session, write=True)
 
 
 async def get_user_posts(user_id: int, *, session: AsyncSession | None = None) -> Sequence[Post]:
@@ -238,6 +295,9 @@ async def get_user_posts(user_id: int, *, session: AsyncSession | None = None) -
         [1, 2, 3]
     """
     user_id = check_id(user_id)
-    async with _use(session, write=False) as s:
-        stmt = select(Post).where(Post.user_id == user_id).order_by(Post.id)
+    stmt = select(Post).where(Post.user_id == user_id).order_by(Post.id)
+
+    async def work(s: AsyncSession) -> Sequence[Post]:
         return (await s.execute(stmt)).scalars().all()
+
+    return await _run(work, session, write=False)

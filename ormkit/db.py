@@ -10,17 +10,20 @@ engine never connects; the first ``await`` that needs the database does. ``make_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
 import sqlite3
 import sys
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, exc, func, insert, select, text
+from sqlalchemy import column, event, exc, func, insert, select, text
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import table as sa_table
 from sqlalchemy.engine import URL, Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -30,10 +33,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from . import sample_data
 from .config import Resolved, default_url, resolve, resolve_url, sqlite_file
-from .models import Base, Post, User
+from .models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MEMORY_POOL_TIMEOUT_S = 10
@@ -156,13 +160,27 @@ def _setup_server(engine: AsyncEngine) -> None:
         return exc.IntegrityError(context.statement, context.parameters, original)
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool) -> None:
     sync_engine = engine.sync_engine
+    # The file the pool's connections have open (device, inode), and why they were dropped.
+    opened: dict[str, Any] = {"identity": None, "lost": None}
 
     @event.listens_for(sync_engine, "do_connect")
     def _check_location(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
         if path is None:
             return
+        if opened["lost"] is not None:
+            # Said once; the next call opens whatever is at the path now.
+            message, opened["lost"] = opened["lost"], None
+            raise DatabaseLocationError(message)
         folder = path.parent
         if not folder.is_dir():
             if create_folder:
@@ -176,6 +194,32 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
                     "not exist; create it (mkdir -p) or point ORMKIT_DATABASE_URL elsewhere"
                 )
 
+    @event.listens_for(sync_engine, "checkout")
+    def _check_same_file(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # An open connection keeps writing to a deleted (unlinked) file, whose rows vanish when
+        # it closes, or to the old file after a copy replaced it; one stat() per checkout sees it.
+        if path is None or opened["identity"] is None:
+            return
+        now = _file_identity(path)
+        if now == opened["identity"]:
+            return
+        what = "was deleted" if now is None else "was replaced by another file"
+        opened["identity"] = None
+        opened["lost"] = f"SQLite database {str(path)!r} {what} while the kit had it open; " + (
+            "its connections were closed and nothing more was written to the deleted file. Run "
+            "the cell again to start a new, empty database, then await reset() to load the "
+            "sample data"
+            if now is None
+            else "its connections were closed. Replace a database file only while no kernel "
+            "uses it (after await ormkit.engine.dispose()), together with its -wal file if "
+            "it has one, or SQLite may read the old file's journal into the new one"
+        )
+        # Close the pool's connections to the old file; the reconnect raises the message above.
+        sync_engine.pool.dispose()
+        lost = exc.DisconnectionError(opened["lost"])
+        lost.invalidate_pool = True
+        raise lost
+
     @event.listens_for(sync_engine, "connect")
     def _set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         # SQLite ignores FOREIGN KEY constraints unless each connection turns them on.
@@ -187,6 +231,8 @@ def _setup_sqlite(engine: AsyncEngine, path: Path | None, *, create_folder: bool
             with contextlib.suppress(Exception):
                 cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+        if path is not None:
+            opened["identity"] = _file_identity(path)
 
     @event.listens_for(sync_engine, "savepoint")
     def _begin_before_savepoint(conn: Connection, name: str) -> None:
@@ -346,6 +392,10 @@ def _engine(given: AsyncEngine | None) -> AsyncEngine:
     return given if given is not None else kit.engine
 
 
+class ResetError(RuntimeError):
+    """``reset()`` / ``drop_all_tables()`` failed and changed nothing; the message says why."""
+
+
 async def create_all_tables(engine: AsyncEngine | None = None) -> None:
     """Create every table that does not exist yet (``Base.metadata.create_all`` via ``run_sync``).
 
@@ -359,16 +409,17 @@ async def create_all_tables(engine: AsyncEngine | None = None) -> None:
 async def drop_all_tables(engine: AsyncEngine | None = None) -> None:
     """Drop the kit's tables (only those; other tables in the database are left alone).
 
-    On a server, a session left open elsewhere (a transaction never committed or closed) holds a
-    lock that ``DROP TABLE`` waits for; after a few seconds this raises instead of hanging.
+    All or nothing, like :func:`reset`: if a table cannot be dropped (another table's foreign
+    key points at it, a lock held elsewhere, a full disk), :class:`ResetError` says why and
+    every table is still there. On a server, a session left open elsewhere (a transaction never
+    committed or closed) holds a lock that ``DROP TABLE`` waits for; after a few seconds this
+    raises instead of hanging.
 
     Example:
         >>> await drop_all_tables()
         >>> await create_all_tables()  # empty tables again
     """
-    async with _engine(engine).begin() as conn:
-        await _limit_lock_wait(conn)
-        await conn.run_sync(Base.metadata.drop_all)
+    await _replace_tables(_engine(engine), create=False, what="drop_all_tables()")
 
 
 async def _limit_lock_wait(conn: AsyncConnection) -> None:
@@ -387,30 +438,157 @@ async def seed(engine: AsyncEngine | None = None) -> None:
         >>> await seed()  # what reset() does after dropping and creating the tables
     """
     async with _engine(engine).begin() as conn:
-        await conn.execute(insert(User), sample_data.user_dicts())
-        await conn.execute(insert(Post), sample_data.post_dicts())
-        if conn.dialect.name == "postgresql":
-            # Explicit ids do not advance PostgreSQL sequences; move them past the sample data.
-            for table in ("users", "posts"):
-                await conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT max(id) FROM {table}))"
-                    )
+        await _seed(conn)
+
+
+async def _seed(conn: AsyncConnection, suffix: str = "") -> None:
+    users, posts = (
+        _table_named(Base.metadata.tables[name], name + suffix) for name in ("users", "posts")
+    )
+    await conn.execute(insert(users), sample_data.user_dicts())
+    await conn.execute(insert(posts), sample_data.post_dicts())
+    if conn.dialect.name == "postgresql":
+        # Explicit ids do not advance PostgreSQL sequences; move them past the sample data.
+        for table in ("users", "posts"):
+            await conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
                 )
+            )
+
+
+def _table_named(table: Any, name: str) -> Any:
+    return sa_table(name, *(column(c.name) for c in table.columns))
 
 
 async def reset(engine: AsyncEngine | None = None) -> None:
     """Drop and recreate the tables, then load the sample data: a clean, known starting point.
+
+    All or nothing on every backend, even with other connections writing meanwhile: either the
+    sample data is fully restored, or nothing changed and :class:`ResetError` says why (another
+    table's foreign key points at ``users``, a lock held elsewhere, a full disk). SQLite and
+    PostgreSQL drop, create and seed in one transaction (SQLite's ``BEGIN IMMEDIATE`` makes
+    writers wait their turn). MariaDB/MySQL commit each DDL statement at once, so there the new
+    tables are built and seeded under temporary names (``users__ormkit_new``) and swapped in with
+    one atomic ``RENAME TABLE``; rows written before the swap go away with the old tables, rows
+    written after it stay. A reset stopped before the swap leaves only those temporary tables,
+    which the next one removes. A cancel or interrupt behaves as in :func:`run_transaction`.
 
     Example:
         >>> await reset()
         >>> await count_users()
         13
     """
-    await drop_all_tables(engine)
-    await create_all_tables(engine)
-    await seed(engine)
+    await _replace_tables(_engine(engine), create=True, what="reset()")
+
+
+_STAGED = "__ormkit_new"  # MariaDB/MySQL: the new tables, built before the swap
+_RETIRED = "__ormkit_old"  # MariaDB/MySQL: the old tables, dropped after it
+
+
+async def _replace_tables(engine: AsyncEngine, *, create: bool, what: str) -> None:
+    try:
+        if engine.dialect.name in ("mysql", "mariadb"):
+            await _swap_tables(engine, create=create)
+        else:
+
+            async def rebuild(session: AsyncSession) -> None:
+                conn = await session.connection()
+                if conn.dialect.name == "sqlite":
+                    # pysqlite only opens a transaction before INSERT/UPDATE/DELETE: DROP TABLE
+                    # would commit on its own. IMMEDIATE takes the write lock first, so a
+                    # concurrent writer waits for the whole reset instead of slipping in between.
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await _limit_lock_wait(conn)
+                await _refuse_foreign_references(conn, what)
+                await conn.run_sync(Base.metadata.drop_all)
+                if create:
+                    await conn.run_sync(Base.metadata.create_all)
+                    await _seed(conn)
+
+            await run_transaction(rebuild, engine=engine)
+    except exc.DBAPIError as error:
+        raise ResetError(f"{what} changed nothing: {error.orig}") from error
+
+
+async def _refuse_foreign_references(conn: AsyncConnection, what: str) -> None:
+    def find(sync_conn: Connection) -> list[str]:
+        inspector = sa_inspect(sync_conn)
+        kit_tables = {t.name for t in Base.metadata.sorted_tables}
+        found = []
+        for name in inspector.get_table_names():
+            if name in kit_tables or name.endswith((_STAGED, _RETIRED)):
+                continue
+            for key in inspector.get_foreign_keys(name):
+                if key["referred_table"] in kit_tables:
+                    columns = ", ".join(key["constrained_columns"])
+                    found.append(f"{name}({columns}) -> {key['referred_table']}")
+        return found
+
+    found = await conn.run_sync(find)
+    if found:
+        raise ResetError(
+            f"{what} changed nothing: other tables have foreign keys to the kit's tables "
+            f"({'; '.join(found)}); drop those tables or their foreign keys first"
+        )
+
+
+def _staged_ddl(dialect: Any) -> list[str]:
+    """CREATE TABLE / INDEX for every kit table, under its temporary name."""
+    names = {t.name: t.name + _STAGED for t in Base.metadata.sorted_tables}
+    pattern = re.compile(rf"\b(TABLE|REFERENCES|ON) ({'|'.join(names)}) \(")
+
+    def rename(sql: str) -> str:
+        sql = pattern.sub(lambda m: f"{m[1]} {names[m[2]]} (", sql)
+        if not getattr(dialect, "is_mariadb", False):
+            # MySQL 8 wants CHECK names unique per database (MariaDB: per table), and the live
+            # tables hold ours: let MySQL name the new ones (untested here: no MySQL 8 server).
+            sql = re.sub(r"CONSTRAINT \w+ CHECK", "CHECK", sql)
+        return sql
+
+    statements = []
+    for table in Base.metadata.sorted_tables:
+        statements.append(rename(str(CreateTable(table).compile(dialect=dialect))))
+        statements += [rename(str(CreateIndex(i).compile(dialect=dialect))) for i in table.indexes]
+    return statements
+
+
+async def _swap_tables(engine: AsyncEngine, *, create: bool) -> None:
+    kit_names = [t.name for t in reversed(Base.metadata.sorted_tables)]  # posts before users
+    leftovers = [n + suffix for n in kit_names for suffix in (_STAGED, _RETIRED)]
+
+    async def build(session: AsyncSession) -> set[str]:
+        conn = await session.connection()
+        await _limit_lock_wait(conn)
+        what = "reset()" if create else "drop_all_tables()"
+        await _refuse_foreign_references(conn, what)
+        existing = set(await conn.run_sync(lambda c: sa_inspect(c).get_table_names()))
+        stale = [n for n in leftovers if n in existing]
+        if stale:  # from a reset stopped before its swap
+            await conn.exec_driver_sql(f"DROP TABLE {', '.join(stale)}")
+        if create:
+            for statement in _staged_ddl(conn.dialect):
+                await conn.exec_driver_sql(statement)
+            await _seed(conn, _STAGED)
+        return existing
+
+    existing = await run_transaction(build, engine=engine)  # commits the staged rows
+    live = [n for n in kit_names if n in existing]
+    renames = [f"{n} TO {n}{_RETIRED}" for n in live]
+    if create:
+        renames += [f"{n}{_STAGED} TO {n}" for n in reversed(kit_names)]
+
+    async def swap() -> None:
+        async with engine.connect() as conn:
+            await _limit_lock_wait(conn)
+            if renames:  # one statement: every table is swapped, or none is
+                await conn.exec_driver_sql(f"RENAME TABLE {', '.join(renames)}")
+            if live:
+                await conn.exec_driver_sql(f"DROP TABLE {', '.join(n + _RETIRED for n in live)}")
+
+    # Once the RENAME is on its way, its outcome is the call's: a cancel waits for it.
+    await _wait_out(asyncio.ensure_future(swap()))
 
 
 async def row_counts(engine: AsyncEngine | None = None) -> dict[str, int] | None:
@@ -432,6 +610,171 @@ async def row_counts(engine: AsyncEngine | None = None) -> dict[str, int] | None
                 await conn.scalar(select(func.count()).select_from(table)) or 0
             )
         return counts
+
+
+T = TypeVar("T")
+
+# A cancelled call first makes its statement fail at the driver, then waits this long for its work
+# to unwind (roll back, give its connection back); after that it stops waiting and returns anyway.
+ABORT_WAIT_S = 10.0
+INTERRUPT_AGAIN_S = 0.02
+
+
+class _Unit:
+    """What a cancel needs to know about the work in flight: its phase and its connection."""
+
+    def __init__(self) -> None:
+        self.phase = "work"  # "work" -> "commit" (COMMIT sent: it decides the outcome) -> "done"
+        self.aborted = False  # set by a cancel during "work": the unit must not commit
+        self.conn: AsyncConnection | None = None
+        self.unwinding = False  # the work raised: its rollback must not be interrupted
+
+
+class _Aborted(Exception):
+    """The unit was cancelled from outside before it committed (raised inside it, never seen)."""
+
+
+async def run_transaction(
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    session: AsyncSession | None = None,
+    engine: AsyncEngine | None = None,
+    write: bool = True,
+) -> T:
+    """Run ``await work(session)`` as one transaction that a cancel or interrupt cannot break.
+
+    Without ``session=``, the work gets a new session (of ``engine``, default: the kit's), which
+    is committed afterwards if ``write`` and always closed. Every CRUD coroutine, ``read_frame``
+    and ``reset()`` run through here, so that pressing Jupyter's stop button or an
+    ``asyncio.wait_for`` timeout, at any moment, keeps these promises:
+
+    * **Prompt.** The work runs in a task of its own; a cancel makes its statement fail at the
+      driver (SQLite: ``interrupt()``; PostgreSQL / MariaDB: the connection is closed, which makes
+      the server roll back and frees its locks) and control comes back within seconds, never
+      waiting on a stuck network round trip.
+    * **All or nothing, and told the truth.** Cancelled before its ``COMMIT`` was sent, the work
+      is rolled back and the cancel propagates (``CancelledError``, ``TimeoutError`` from
+      ``wait_for``, ``KeyboardInterrupt``). Cancelled once the ``COMMIT`` was sent, the call
+      waits for it and returns the result as if the cancel had come a moment later: a call
+      never raises for work that was committed, nor returns for work that was not.
+    * **Nothing left behind.** No open transaction or lock remains; a broken connection is
+      discarded, so the pool serves the next cell.
+
+    With ``session=`` the work joins the caller's transaction and nothing is committed; a cancel
+    still stops its statement, and the caller's ``async with`` block rolls back.
+
+    Example:
+        >>> async def add_two(session):
+        ...     session.add_all([User(name="Ada", age=36), User(name="Linus", age=28)])
+        ...     return 2
+        >>> await run_transaction(add_two)
+        2
+    """
+    unit = _Unit()
+    task = asyncio.ensure_future(_run_unit(unit, work, session, engine, write))
+    try:
+        return await asyncio.shield(task)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if unit.phase == "work" and not task.done():
+            unit.aborted = True  # synchronous with the unit's own check before it commits
+            await _interrupt(unit, task)
+            raise
+        # The COMMIT was sent (or the work just ended): its outcome is the call's outcome.
+        return await _wait_out(task)
+
+
+async def _run_unit(
+    unit: _Unit,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    session: AsyncSession | None,
+    engine: AsyncEngine | None,
+    write: bool,
+) -> T:
+    if session is not None:
+        unit.conn = await session.connection()
+        return await work(session)
+    own = async_session() if engine is None else AsyncSession(engine, expire_on_commit=False)
+    async with own:
+        unit.conn = await own.connection()
+        if unit.aborted:  # cancelled while connecting: nothing was sent yet
+            raise _Aborted
+        try:
+            result = await work(own)
+        except BaseException:
+            unit.unwinding = True
+            raise
+        if unit.aborted:
+            raise _Aborted
+        if write:
+            unit.phase = "commit"
+            await own.commit()
+        unit.phase = "done"
+        return result
+
+
+async def _interrupt(unit: _Unit, task: asyncio.Future[Any]) -> None:
+    """Make the unit's statement fail now, then give it a moment to unwind (bounded)."""
+    conn = unit.conn
+    closed = False
+    if conn is not None and not conn.closed and not conn.invalidated:
+        with contextlib.suppress(Exception):
+            closed = _stop_statement(conn)
+    loop = asyncio.get_running_loop()
+    for last_resort in (False, True):
+        if last_resort or closed:
+            # A closed connection has nothing left to roll back (asyncpg would wait on it for
+            # good); otherwise the work did not unwind in time. Either way, cancel the task.
+            task.cancel()
+        deadline = loop.time() + ABORT_WAIT_S / 2
+        while not task.done() and (left := deadline - loop.time()) > 0:
+            # A second stop-button press must not cut the clean-up short.
+            with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+                await asyncio.wait({task}, timeout=min(left, INTERRUPT_AGAIN_S))
+            conn = unit.conn  # set meanwhile if the cancel came while it was connecting
+            if conn is not None and not closed and not unit.unwinding and not task.done():
+                # SQLite's interrupt() only stops a statement already running: one that was
+                # about to start when the cancel came is stopped by the next call.
+                with contextlib.suppress(Exception):
+                    closed = _stop_statement(conn)
+                if closed:
+                    task.cancel()
+        if task.done():
+            break
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: the cancel is what the caller hears about
+
+
+def _stop_statement(conn: AsyncConnection) -> bool:
+    """Abort the statement running on ``conn`` from outside its task; True if it was closed."""
+    fairy = conn.sync_connection.connection if conn.sync_connection is not None else None
+    driver: Any = fairy.driver_connection if fairy is not None else None
+    if driver is None:
+        return False
+    name = conn.dialect.name
+    if name == "sqlite":
+        # sqlite3's interrupt() is thread-safe: the statement running in aiosqlite's thread stops
+        # with "interrupted" and SQLite rolls the transaction back; the connection stays usable
+        # (an in-memory database lives in it, so it must not be closed).
+        driver._connection.interrupt()
+        return False
+    # A server keeps running a statement whose client only stopped listening; closing the socket
+    # ends the session, so the server rolls back and releases its locks. The pool sees a dead
+    # connection and replaces it.
+    if name == "postgresql":
+        driver.terminate()
+    else:
+        driver.close()
+    return True
+
+
+async def _wait_out(task: asyncio.Future[T]) -> T:
+    """Wait for ``task`` to finish, shielded from further cancels (the outcome is decided)."""
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if task.done():
+                return task.result()
 
 
 def use_database(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:

@@ -13,6 +13,7 @@ string dtype (NULL -> ``NaN``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -24,8 +25,108 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
 
 from . import db
+
+
+class NotAQueryError(ValueError):
+    """``read_frame`` was given something other than one row-returning statement."""
+
+
+# A query's first word; anything else (INSERT, DROP, CREATE, SET, BEGIN...) is refused.
+_QUERY_STARTS = {"select", "with", "values", "table", "explain", "show", "describe", "desc"}
+# Words that make a query write: a data-modifying CTE (WITH d AS (DELETE ...)), SELECT ... INTO
+# a new table, EXPLAIN ANALYZE of an UPDATE. ("FOR UPDATE" only locks rows: allowed.)
+_WRITING_WORDS = {
+    "insert", "update", "delete", "merge", "upsert", "drop", "create", "alter", "truncate",
+    "into", "grant", "revoke", "rename", "attach", "detach", "vacuum", "reindex", "copy", "call",
+}  # fmt: skip
+# Comments, string literals and quoted names (their contents are not SQL words), then words and
+# semicolons. Dollar quotes are PostgreSQL's, backticks MySQL's. A backslash escapes a quote in
+# MySQL's strings but not in PostgreSQL's or SQLite's: the text must pass read both ways.
+_SQL_TOKENS = [
+    re.compile(
+        r"(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))"
+        rf"|(?P<quoted>'(?:{string})*(?:'|\Z)|\"(?:[^\"]|\"\")*(?:\"|\Z)|`(?:[^`]|``)*(?:`|\Z)"
+        r"|\$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|\Z))"
+        r"|(?P<word>[A-Za-z_][A-Za-z_0-9$]*)|(?P<semicolon>;)|(?P<other>\S)",
+        re.S,
+    )
+    for string in (r"[^'\\]|''|\\.", r"[^']|''")
+]
+
+
+def check_query(stmt: Any) -> Any:
+    """Return ``stmt`` (a string as ``text()``) if it is one row-returning query; raise if not.
+
+    Accepted: a ``select()`` (or a union of them), and SQL text that is one ``SELECT`` /
+    ``WITH`` / ``VALUES`` / ``TABLE`` / ``EXPLAIN`` / ``SHOW`` statement without data-changing
+    words, or a ``PRAGMA name`` read on SQLite. Refused with :class:`NotAQueryError` before
+    anything reaches the database: DDL and DML (even with ``RETURNING``), and several
+    statements at once. (``read_frame("DROP TABLE posts")`` used to drop the table on SQLite and
+    MariaDB before failing.)
+
+    Example:
+        >>> try:
+        ...     check_query("SELECT 1; DELETE FROM posts")
+        ... except NotAQueryError as error:
+        ...     print(error)
+        read_frame runs one query, and this has 2 statements: 'SELECT 1; DELETE FROM posts'
+    """
+    if isinstance(stmt, str):
+        stmt = text(stmt)
+    if isinstance(stmt, TextualSelect):
+        _check_sql_text(str(getattr(stmt.element, "text", "")))
+    elif isinstance(stmt, TextClause):
+        _check_sql_text(stmt.text)
+    elif not getattr(stmt, "is_select", False):
+        raise NotAQueryError(
+            "read_frame runs queries that return rows (select(...) or SQL text), not a "
+            f"{type(stmt).__name__}; to change data use a session (await session.execute(...)) "
+            "or the CRUD coroutines"
+        )
+    return stmt
+
+
+def _check_sql_text(sql: str) -> None:
+    for tokens in _SQL_TOKENS:
+        _check_tokens(sql, tokens)
+
+
+def _check_tokens(sql: str, tokens: re.Pattern[str]) -> None:
+    shown = sql if len(sql) <= 60 else sql[:57] + "..."
+    words: list[str] = []
+    statements, pending = 0, False
+    for match in tokens.finditer(sql):
+        if match.group("semicolon"):
+            statements, pending = statements + pending, False
+        elif not match.group("comment"):
+            pending = True
+            if match.group("word"):
+                words.append(match.group("word").lower())
+    statements += pending
+    if statements != 1:
+        raise NotAQueryError(
+            f"read_frame runs one query, and this has {statements} statements: {shown!r}"
+        )
+    first = words[0] if words else ""
+    if first == "pragma" and "=" not in sql:
+        return
+    writing = sorted(
+        {w for i, w in enumerate(words) if w in _WRITING_WORDS and not _locking(words, i)}
+    )
+    if first not in _QUERY_STARTS or writing:
+        what = ", ".join(writing).upper() if first in _QUERY_STARTS else first.upper()
+        raise NotAQueryError(
+            f"read_frame only reads, and this would change the database ({what}): {shown!r}; "
+            "run it with a session instead (await session.execute(text(...)))"
+        )
+
+
+def _locking(words: list[str], i: int) -> bool:
+    """``FOR UPDATE`` / ``FOR NO KEY UPDATE``: a lock on the rows read, not a change."""
+    return words[i] == "update" and "for" in words[max(0, i - 3) : i]
 
 
 def _entity_columns(stmt: Any) -> tuple[list[str], list[Any]] | None:
@@ -119,13 +220,12 @@ async def read_frame(
         >>> list(df.columns)
         ['id', 'name', 'age']
     """
-    if isinstance(stmt, str):
-        stmt = text(stmt)
-    if session is not None:
-        conn = await session.connection()
-        return await _read(conn, stmt)
-    async with db._engine(engine).connect() as conn:
-        return await _read(conn, stmt)
+    stmt = check_query(stmt)
+
+    async def work(s: AsyncSession) -> pd.DataFrame:
+        return await _read(await s.connection(), stmt)
+
+    return await db.run_transaction(work, session=session, engine=engine, write=False)
 
 
 async def _read(conn: Any, stmt: Any) -> pd.DataFrame:

@@ -38,6 +38,7 @@ NOT_EXPORTED = {
     "config.scratch_data_dir": "for ormkit check, make regen and nbval",
     "config.environ": "sets variables for the kernels those start",
     "db.row_counts": "for ormkit info / reset and the playground",
+    "frames.check_query": "read_frame's guard; NotAQueryError is the public part",
     "config.data_dir": "for ormkit info; default_url is the public form",
     "config.DataDir": "the result type of config.data_dir",
     "config.safe_folder_name": "a detail of the per-hub-user data folder",
