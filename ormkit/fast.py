@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
-import importlib.util
 import logging
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -64,6 +62,8 @@ def arrow_available() -> bool:
         >>> arrow_available()  # pip install "ormkit[fast]" makes it True
         True
     """
+    import importlib.util
+
     return all(
         importlib.util.find_spec(name) is not None for name in ("pyarrow", "adbc_driver_sqlite")
     )
@@ -94,7 +94,7 @@ def trace() -> Iterator[list[str]]:
 
     Example:
         >>> with trace() as ran:
-        ...     await add_many_users([("Ada", 36)])
+        ...     added = await add_many_users([("Ada", 36)])
         >>> ran  # on SQLite
         ['add_many_users: executemany of plain tuples (aiosqlite)']
     """
@@ -273,27 +273,29 @@ async def read(conn: AsyncConnection, stmt: Any) -> pd.DataFrame | None:
 async def _read_cursor(
     conn: AsyncConnection, sql: str, params: tuple[Any, ...], names: Sequence[str], types: Any
 ) -> pd.DataFrame:
-    from .frames import _fix_integer_dtypes, _tidy_dtypes
-
     # The statement still goes through SQLAlchemy (its events, error mapping, transaction); what
-    # changes is what happens to the rows: the driver's tuples become columns at once, with the
-    # garbage collector paused (100k fresh tuples would otherwise set off collections that
-    # traverse all of them, several times over).
+    # changes is what happens to the rows: the driver's tuples become Arrow columns at once, with
+    # the garbage collector paused, and are freed before it resumes. (100k fresh tuples would
+    # otherwise set off collections that traverse all of them, several times over.)
     with _gc_paused():
         result = await conn.exec_driver_sql(sql, params)
         cursor: Any = result.cursor
         records = cursor.fetchall()
         result.close()
         df = _tuples_frame(records, names, types)
-    if df is not None:
-        _report("read_frame", "plain tuples into Arrow columns, GC paused (asyncmy)")
-        return df
-    import pandas as pd
+        if df is None:
+            import pandas as pd
 
-    _report("read_frame", "plain tuples into pandas (asyncmy)")
-    df = pd.DataFrame.from_records(records, columns=list(names), coerce_float=False)
-    integer = [isinstance(t, Integer) for t in types]
-    return _tidy_dtypes(_fix_integer_dtypes(df, integer), types)
+            from .frames import _fix_integer_dtypes, _tidy_dtypes
+
+            df = pd.DataFrame.from_records(records, columns=list(names), coerce_float=False)
+            integer = [isinstance(t, Integer) for t in types]
+            df = _tidy_dtypes(_fix_integer_dtypes(df, integer), types)
+            _report("read_frame", "plain tuples into pandas (asyncmy)")
+        else:
+            _report("read_frame", "plain tuples into Arrow columns, GC paused (asyncmy)")
+        del records, result, cursor  # freed by reference counting, never seen by the GC
+    return df
 
 
 @contextmanager
@@ -400,6 +402,8 @@ async def _read_adbc(
         _report("read_frame", "plain (the connection has uncommitted changes)")
         return None
     _announce(conn, sql, params, False)
+    import urllib.parse
+
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     try:
         # A worker thread, as aiosqlite does for sqlite3: the event loop stays free meanwhile.
@@ -428,9 +432,10 @@ def _arrow_frame(table: Any, names: Sequence[str], types: Sequence[Any]) -> pd.D
     import pandas as pd
     import pyarrow as pa
 
-    data: dict[str, Any] = {}
+    columns = []
+    nullable: list[int] = []  # integer columns with NULLs: pandas' Int64, as the plain path
     empty = table.num_rows == 0
-    for position, (name, sql_type) in enumerate(zip(names, types, strict=True)):
+    for position, sql_type in enumerate(types):
         column = table.column(position)
         all_null = not empty and column.null_count == len(column)
         if isinstance(sql_type, Integer):
@@ -438,16 +443,21 @@ def _arrow_frame(table: Any, names: Sequence[str], types: Sequence[Any]) -> pd.D
                 column = column.cast(pa.int64())  # no values to infer a type from
             if column.type != pa.int64():
                 return None
-            if column.null_count:  # pandas' nullable Int64, as the plain path gives
-                data[name] = column.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-            else:
-                data[name] = column.to_numpy()
-            continue
-        if all_null:
-            return None  # the plain path keeps Python's None (object dtype)
-        if empty:
-            column = column.cast(pa.large_string())
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            return None
-        data[name] = column.to_pandas()
-    return pd.DataFrame(data, columns=list(names))
+            if column.null_count:
+                nullable.append(position)
+        else:
+            if all_null:
+                return None  # the plain path keeps Python's None (object dtype)
+            if empty:
+                column = column.cast(pa.large_string())
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                return None
+        columns.append(column)
+    # One conversion of the whole table: pandas gets its blocks without a copy per column.
+    df = pa.table(columns, names=[f"c{i}" for i in range(len(columns))]).to_pandas()
+    df.columns = pd.Index(list(names))
+    for position in nullable:
+        df.isetitem(
+            position, columns[position].to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+        )
+    return df
