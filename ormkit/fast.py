@@ -454,7 +454,7 @@ def _arrow_frame(table: Any, names: Sequence[str], types: Sequence[Any]) -> pd.D
                 return None
         columns.append(column)
     # One conversion of the whole table: pandas gets its blocks without a copy per column.
-    df = pa.table(columns, names=[f"c{i}" for i in range(len(columns))]).to_pandas()
+    df: pd.DataFrame = pa.table(columns, names=[f"c{i}" for i in range(len(columns))]).to_pandas()
     df.columns = pd.Index(list(names))
     for position in nullable:
         df.isetitem(

@@ -94,7 +94,7 @@ MYSQL_TABLE_OPTIONS = "CHARSET=utf8mb4 COLLATE utf8mb4_bin"
 
 @compiles(CreateTable, "mysql", "mariadb")
 def _create_mysql_table(element: CreateTable, compiler: DDLCompiler, **kw: Any) -> str:
-    ddl = compiler.visit_create_table(element, **kw)
+    ddl: str = compiler.visit_create_table(element, **kw)  # type: ignore[no-untyped-call]
     if element.element.name not in ("users", "posts"):
         return ddl
     return f"{ddl.rstrip()}{MYSQL_TABLE_OPTIONS}\n\n"
