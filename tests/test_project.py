@@ -16,7 +16,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
-EXTRAS = ["notebooks", "test", "postgresql", "mysql"]  # what `.[dev]` and environment.yml hold
+# What `.[dev]` and environment.yml hold.
+EXTRAS = ["notebooks", "test", "postgresql", "mysql", "fast"]
 
 # conda-forge spells a few packages differently from PyPI.
 CONDA_NAME = {
