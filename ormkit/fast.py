@@ -10,8 +10,9 @@ backend         ``add_many_users``                                 ``read_frame`
 PostgreSQL      binary ``COPY users FROM STDIN`` (asyncpg)         ``COPY (SELECT ...) TO
                                                                    STDOUT`` as CSV, parsed by
                                                                    Arrow's C++ CSV reader
-MySQL/MariaDB   the driver's executemany of plain tuples (one      the driver's own cursor:
-                multi-row ``INSERT``)                              plain tuples, no Row objects
+MySQL/MariaDB   the driver's executemany of plain tuples (sent     the driver's tuples made
+                as a few multi-row ``INSERT`` statements)          Arrow columns at once, with
+                                                                   the garbage collector paused
 SQLite          the driver's executemany of plain tuples           ADBC's SQLite driver: rows
                                                                    straight into Arrow columns
 ==============  =================================================  ============================
