@@ -10,8 +10,10 @@ backend         ``add_many_users``                                 ``read_frame`
 PostgreSQL      binary ``COPY users FROM STDIN`` (asyncpg)         ``COPY (SELECT ...) TO
                                                                    STDOUT`` as CSV, parsed by
                                                                    Arrow's C++ CSV reader
-MySQL/MariaDB   the driver's executemany of plain tuples (sent     the driver's tuples made
-                as a few multi-row ``INSERT`` statements)          Arrow columns at once, with
+MySQL/MariaDB   the driver's executemany of plain tuples (sent     connectorx (Rust) into Arrow
+                as a few multi-row ``INSERT`` statements)          columns; in a transaction,
+                                                                   the driver's tuples made
+                                                                   Arrow columns at once, with
                                                                    the garbage collector paused
 SQLite          the driver's executemany of plain tuples           ADBC's SQLite driver: rows
                                                                    straight into Arrow columns
@@ -19,9 +21,10 @@ SQLite          the driver's executemany of plain tuples           ADBC's SQLite
 
 Every fast path runs on the same connection, in the same begun transaction, as the plain path
 would (``COPY`` never autocommits; ``session=`` still means "inside the caller's transaction"),
-except the SQLite read, which opens a read-only ADBC connection to the same file and so is taken
-only when the connection it replaces holds no uncommitted changes. Arrow paths need the optional
-extra ``ormkit[fast]`` (pyarrow, adbc-driver-sqlite); without it, or for anything a fast path
+except two reads that open a connection of their own (ADBC on a SQLite file, read-only;
+connectorx on MariaDB/MySQL), taken only when the connection they replace holds no uncommitted
+changes. Arrow paths need the optional extra ``ormkit[fast]`` (pyarrow, adbc-driver-sqlite,
+connectorx); without it, or for anything a fast path
 cannot reproduce exactly (a column type other than integer or text, an in-memory database, an
 Enum...), the plain path runs. Which path ran is logged on the ``ormkit.fast`` logger (DEBUG),
 recorded by :func:`trace`, and each statement a fast path sends is shown by ``show_sql()``.
@@ -259,6 +262,10 @@ async def read(conn: AsyncConnection, stmt: Any) -> pd.DataFrame | None:
         _report("read_frame", f"plain ({why})")
         return None
     if dialect.name in ("mysql", "mariadb"):
+        if _connectorx_applies(conn, params):
+            df = await _read_connectorx(conn, stmt, names, types)
+            if df is not None:
+                return df
         return await _read_cursor(conn, sql, params, names, types)
     if not arrow_available():
         _report("read_frame", "plain (pyarrow / ADBC not installed: pip install 'ormkit[fast]')")
@@ -296,6 +303,49 @@ async def _read_cursor(
         else:
             _report("read_frame", "plain tuples into Arrow columns, GC paused (asyncmy)")
         del records, result, cursor  # freed by reference counting, never seen by the GC
+    return df
+
+
+@cache
+def _connectorx_available() -> bool:
+    import importlib.util
+
+    return arrow_available() and importlib.util.find_spec("connectorx") is not None
+
+
+def _connectorx_applies(conn: AsyncConnection, params: tuple[Any, ...]) -> bool:
+    # connectorx reads on a connection of its own: only when this one has begun no transaction
+    # (nothing uncommitted to miss; READ COMMITTED, so both see the same rows), and only with
+    # integer parameters, which it needs written into the SQL (it takes no bound parameters).
+    return (
+        _connectorx_available()
+        and not conn.in_transaction()
+        and all(type(p) is int for p in params)
+    )
+
+
+async def _read_connectorx(
+    conn: AsyncConnection, stmt: Select[Any], names: Sequence[str], types: Any
+) -> pd.DataFrame | None:
+    import asyncio
+
+    import connectorx
+
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    sql = str(compiled)
+    url = conn.engine.url.set(drivername="mysql", query={}).render_as_string(hide_password=False)
+    _announce(conn, sql, None, False)
+    try:
+        # Rust reads the rows straight into Arrow columns, in a worker thread (it blocks).
+        table = await asyncio.to_thread(connectorx.read_sql, url, sql, return_type="arrow")
+    except Exception as error:  # e.g. URL options connectorx does not know
+        log.debug("read_frame: connectorx refused it (%s): the driver's cursor", error)
+        return None
+    df = _arrow_frame(table, names, types)
+    if df is None:
+        log.debug("read_frame: connectorx gave other column types: the driver's cursor")
+        return None
+    _report("read_frame", "connectorx, rows straight into Arrow columns")
     return df
 
 
@@ -442,6 +492,11 @@ def _arrow_frame(table: Any, names: Sequence[str], types: Sequence[Any]) -> pd.D
         if isinstance(sql_type, Integer):
             if empty or all_null:
                 column = column.cast(pa.int64())  # no values to infer a type from
+            if pa.types.is_integer(column.type) and column.type != pa.int64():
+                try:  # connectorx gives MySQL's INT as int32; the plain path gives int64
+                    column = column.cast(pa.int64())
+                except pa.ArrowInvalid:  # an unsigned value beyond int64
+                    return None
             if column.type != pa.int64():
                 return None
             if column.null_count:
