@@ -210,3 +210,13 @@ def test_import_ormkit_leaves_pandas_and_arrow_for_later() -> None:
     code = f"import sys, ormkit; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_the_path_taken_is_logged(
+    file_db: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG", logger="ormkit.fast"), fast.plain_paths():
+        await read_frame(select(User))
+    assert [r.getMessage() for r in caplog.records if r.name == "ormkit.fast"] == [
+        "read_frame: plain (fast paths turned off)"
+    ]
