@@ -14,7 +14,7 @@ help:
 	@echo "make test         lint + unit tests + strict nbval on every notebook"
 	@echo "make regen        re-execute every notebook in place (refresh stored outputs)"
 	@echo "make test-servers run tests and notebooks (lax) on reachable PostgreSQL / MariaDB"
-	@echo "make bench        run the benchmarks (ratios to raw baselines)"
+	@echo "make bench        run the benchmarks (ratios to raw baselines and to peers)"
 	@echo "make matrix       make test in fresh Debian 12 / 13 / sid chroots (root; Python 3.11-3.14)"
 	@echo "make lock-check   check that constraints.txt installs on Python 3.11.0-3.14, every OS"
 	@echo "make wheel        build the wheel and sdist into dist/ (lessons and solutions included)"
@@ -58,7 +58,9 @@ test-servers: $(STAMP)
 nbval-servers: $(STAMP)
 	$(BIN)/python tests/backends.py notebooks
 
+# The peers (ADBC PostgreSQL, connectorx) come from the bench extra, installed only here.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 # constraints.txt is a universal lock (every Python >= 3.11.0, Linux/macOS/Windows): see tools/lock.py.

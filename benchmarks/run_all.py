@@ -1,4 +1,4 @@
-"""Run every benchmark (``make bench``): the two ratios at 100k rows, then the scaling table.
+"""Run every benchmark (``make bench``): ratios at 100k rows, peers per backend, scaling table.
 
 Each script runs in its own process, one after the other, so none measures another's leftovers.
 Exits non-zero if a ratio misses its target. ``--quick`` skips the 1M-row scaling runs.
@@ -30,8 +30,11 @@ def main() -> int:
         failed.append("add_many_users")
     if run("bench_frames.py", "100000"):
         failed.append("read_frame")
+    if run("bench_peers.py", "100000", "--rounds", "3" if args.quick else "9"):
+        failed.append("ormkit vs peers")
     sizes = ["10000", "100000"] if args.quick else ["10000", "100000", "1000000"]
-    run("bench_scaling.py", "--sizes", *sizes)
+    if run("bench_scaling.py", "--sizes", *sizes):
+        failed.append("read_frame vs ADBC (scaling)")
     print(f"\nall benchmarks: {time.perf_counter() - started:.0f}s", end="")
     print(f"; OVER TARGET: {', '.join(failed)}" if failed else "; every ratio within target")
     return 1 if failed else 0

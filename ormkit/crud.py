@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import db
+from . import db, fast
 from .models import Post, User
 from .validation import (
     ValidationError,
@@ -69,8 +69,9 @@ async def add_many_users(
     """Insert many ``(name, age)`` pairs in one transaction; return how many were added.
 
     Every row is validated first, so a bad row anywhere rejects the whole batch and nothing is
-    written. The rows go to the database as one executemany of plain tuples, not as ORM objects:
-    building 100k ``User`` objects costs far more than storing them (see ``benchmarks/``).
+    written. The rows go to the database in bulk, never as ORM objects (building 100k ``User``
+    objects costs far more than storing them): ``COPY`` on PostgreSQL, one executemany of plain
+    tuples elsewhere (see :mod:`ormkit.fast` and ``benchmarks/``).
 
     Example:
         >>> await add_many_users([("Ada", 36), ("Linus", 28)])
@@ -82,11 +83,9 @@ async def add_many_users(
 
     async def work(s: AsyncSession) -> int:
         conn = await s.connection()
-        if conn.dialect.name == "sqlite":
-            # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing is
-            # the bulk of the cost at this size, and SQLite needs none of it for str and int.
-            await conn.exec_driver_sql("INSERT INTO users (name, age) VALUES (?, ?)", rows)
-        else:
+        # ormkit.fast: COPY on PostgreSQL, the driver's executemany elsewhere, in this same
+        # transaction; the plain Core executemany below when no fast path applies.
+        if not await fast.insert_users(conn, rows):
             await conn.execute(insert(User), [{"name": n, "age": a} for n, a in rows])
         return len(rows)
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Integer, String, inspect, text
 from sqlalchemy.engine import CursorResult, Result, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -27,7 +26,10 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
-from . import db
+from . import db, fast
+
+if TYPE_CHECKING:  # pandas is imported on first use: `import ormkit` stays quick
+    import pandas as pd
 
 
 class NotAQueryError(ValueError):
@@ -163,6 +165,8 @@ def _frame_from_columns(
     names: Sequence[str], columns: Sequence[Sequence[Any]], integer: Sequence[bool | None]
 ) -> pd.DataFrame:
     """One column per name; ``integer``: True/False when the SQL type is known, None if not."""
+    import pandas as pd
+
     data: dict[str, Any] = {}
     for name, values, is_int in zip(names, columns, integer, strict=True):
         data[name] = _series(values, is_int)
@@ -177,6 +181,8 @@ def _series(values: Sequence[Any], is_int: bool | None) -> Any:
         if not is_int:
             return list(values)
     if is_int and any(v is None for v in values):
+        import pandas as pd
+
         return pd.array(values, dtype="Int64")
     return list(values)
 
@@ -228,16 +234,27 @@ async def read_frame(
     return await db.run_transaction(work, session=session, engine=engine, write=False)
 
 
-async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
-    result: CursorResult[Any] = await conn.execute(stmt)
+def _columns(stmt: Any, keys: Sequence[str]) -> tuple[list[str], list[Any]]:
+    """The frame's column names and their SQL types (``None`` where unknown) for ``keys``."""
     described = _entity_columns(stmt) if isinstance(stmt, Select) else None
-    keys = list(result.keys())
     if described is not None and len(described[0]) == len(keys):
         names, types = described
     else:
-        names, types = keys, _sql_types(stmt) if not isinstance(stmt, TextClause) else []
+        names, types = list(keys), _sql_types(stmt) if not isinstance(stmt, TextClause) else []
     if len(types) != len(names):
         types = [None] * len(names)
+    return names, types
+
+
+async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
+    # ormkit.fast: COPY / Arrow / plain tuples, when it can give exactly this function's frame.
+    fast_df = await fast.read(conn, stmt)
+    if fast_df is not None:
+        return fast_df
+    import pandas as pd
+
+    result: CursorResult[Any] = await conn.execute(stmt)
+    names, types = _columns(stmt, list(result.keys()))
     integer = [_is_integer(t) for t in types]
     cursor = result.cursor
     if cursor is not None and not _needs_processing(types, conn.dialect):
@@ -291,6 +308,8 @@ def to_frame(data: Result[Any] | Iterable[Any] | Any) -> pd.DataFrame:
         >>> to_frame(users).columns.tolist()
         ['id', 'name', 'age']
     """
+    import pandas as pd
+
     if isinstance(data, (str, bytes)):
         raise TypeError(
             f"to_frame needs rows (a Result, or a list of rows, objects, dicts or values), "

@@ -8,15 +8,17 @@ by type and message, so the table is the library's real behaviour, not a summary
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import false
 from sqlalchemy.engine import Result, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from . import db
+
+if TYPE_CHECKING:  # pandas is imported on first use: `import ormkit` stays quick
+    import pandas as pd
 
 METHODS: dict[str, Callable[[Result[Any]], Any]] = {
     "all()": lambda r: r.all(),
@@ -100,4 +102,6 @@ async def result_methods(
     finally:
         if own:
             await s.close()
+    import pandas as pd
+
     return pd.DataFrame(table, index=pd.Index(chosen, name="method"))

@@ -45,8 +45,17 @@ class SQLLog:
 
     @property
     def inserts(self) -> int:
-        """How many of them were ``INSERT``s (what a batch sent row by row multiplies)."""
-        return sum(1 for s in self.statements if s.lstrip().upper().startswith("INSERT"))
+        """How many of them were ``INSERT``s (what a batch sent row by row multiplies).
+
+        A PostgreSQL ``COPY ... FROM STDIN`` (``add_many_users``' bulk load) counts as one.
+        """
+        return sum(1 for s in self.statements if _is_insert(s.lstrip().upper()))
+
+
+def _is_insert(statement: str) -> bool:
+    return statement.startswith("INSERT") or (
+        statement.startswith("COPY ") and " FROM STDIN" in statement
+    )
 
 
 def format_params(parameters: Any, executemany: bool) -> str:

@@ -16,14 +16,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
-EXTRAS = [
-    "notebooks",
-    "test",
-    "postgresql",
-    "mysql",
-    "site",
-    "grading",
-]  # what `.[dev]` and environment.yml hold
+# What `.[dev]` and environment.yml hold.
+EXTRAS = ["notebooks", "test", "postgresql", "mysql", "fast", "site", "grading"]
 
 # conda-forge spells a few packages differently from PyPI.
 CONDA_NAME = {
