@@ -692,7 +692,11 @@ async def _run_unit(
 ) -> T:
     if session is not None:
         unit.conn = await session.connection()
-        return await work(session)
+        try:
+            return await work(session)
+        except BaseException:
+            await _invalidate_if_closed(unit.conn)
+            raise
     own = async_session() if engine is None else AsyncSession(engine, expire_on_commit=False)
     async with own:
         unit.conn = await own.connection()
@@ -742,6 +746,22 @@ async def _interrupt(unit: _Unit, task: asyncio.Future[Any]) -> None:
             break
     if task.done() and not task.cancelled():
         task.exception()  # retrieved: the cancel is what the caller hears about
+
+
+async def _invalidate_if_closed(conn: AsyncConnection) -> None:
+    """Tell SQLAlchemy that the caller's connection was closed under it (by :func:`_interrupt`).
+
+    A statement sent through SQLAlchemy notices that itself; a fast path talking to the driver
+    directly (asyncpg's COPY) does not, and the caller's ``session.begin()`` block would then fail
+    to roll back a connection that is gone instead of discarding it.
+    """
+    if conn.closed or conn.invalidated or conn.sync_connection is None:
+        return
+    driver: Any = conn.sync_connection.connection.driver_connection
+    is_closed = getattr(driver, "is_closed", None)  # asyncpg's Connection
+    if callable(is_closed) and is_closed():
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
 
 
 def _stop_statement(conn: AsyncConnection) -> bool:

@@ -240,8 +240,12 @@ def _compile(stmt: Select[Any], dialect: Any) -> tuple[str, tuple[Any, ...], lis
     return str(compiled), params, keys
 
 
-async def read(conn: AsyncConnection, stmt: Any) -> pd.DataFrame | None:
-    """``stmt``'s rows as ``read_frame`` would give them, by a fast path; ``None``: none applies."""
+async def read(conn: AsyncConnection, stmt: Any, *, unwritten: bool = False) -> pd.DataFrame | None:
+    """``stmt``'s rows as ``read_frame`` would give them, by a fast path; ``None``: none applies.
+
+    ``unwritten``: ``conn`` is the caller's own, in a transaction that has written nothing (so a
+    reader on another connection sees the same rows).
+    """
     if not _enabled.get():
         _report("read_frame", "plain (fast paths turned off)")
         return None
@@ -262,7 +266,7 @@ async def read(conn: AsyncConnection, stmt: Any) -> pd.DataFrame | None:
         _report("read_frame", f"plain ({why})")
         return None
     if dialect.name in ("mysql", "mariadb"):
-        if _connectorx_applies(conn, params):
+        if _connectorx_applies(conn, params, unwritten):
             df = await _read_connectorx(conn, stmt, names, types)
             if df is not None:
                 return df
@@ -313,13 +317,14 @@ def _connectorx_available() -> bool:
     return arrow_available() and importlib.util.find_spec("connectorx") is not None
 
 
-def _connectorx_applies(conn: AsyncConnection, params: tuple[Any, ...]) -> bool:
-    # connectorx reads on a connection of its own: only when this one has begun no transaction
-    # (nothing uncommitted to miss; READ COMMITTED, so both see the same rows), and only with
+def _connectorx_applies(conn: AsyncConnection, params: tuple[Any, ...], unwritten: bool) -> bool:
+    # connectorx reads on a connection of its own: only when this one has written nothing
+    # (nothing uncommitted to miss; its transaction has read nothing yet either, so both see the
+    # same committed rows), and only with
     # integer parameters, which it needs written into the SQL (it takes no bound parameters).
     return (
         _connectorx_available()
-        and not conn.in_transaction()
+        and (unwritten or not conn.in_transaction())
         and all(type(p) is int for p in params)
     )
 

@@ -229,7 +229,8 @@ async def read_frame(
     stmt = check_query(stmt)
 
     async def work(s: AsyncSession) -> pd.DataFrame:
-        return await _read(await s.connection(), stmt)
+        # Without session= the connection is this call's own and has written nothing.
+        return await _read(await s.connection(), stmt, unwritten=session is None)
 
     return await db.run_transaction(work, session=session, engine=engine, write=False)
 
@@ -246,9 +247,9 @@ def _columns(stmt: Any, keys: Sequence[str]) -> tuple[list[str], list[Any]]:
     return names, types
 
 
-async def _read(conn: Any, stmt: Any) -> pd.DataFrame:
+async def _read(conn: Any, stmt: Any, *, unwritten: bool = False) -> pd.DataFrame:
     # ormkit.fast: COPY / Arrow / plain tuples, when it can give exactly this function's frame.
-    fast_df = await fast.read(conn, stmt)
+    fast_df = await fast.read(conn, stmt, unwritten=unwritten)
     if fast_df is not None:
         return fast_df
     import pandas as pd
