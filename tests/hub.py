@@ -353,9 +353,17 @@ class Hub:
 
     def start_server(self, name: str, timeout: float = 180) -> None:
         """Create hub user ``name``, start their server through the REST API, wait till ready."""
+        self.request_server(name)
+        self.wait_ready(name, timeout)
+
+    def request_server(self, name: str) -> None:
+        """Create hub user ``name`` (if new) and ask the hub to start their server."""
         with contextlib.suppress(urllib.error.HTTPError):  # 409: exists already
             self.api("POST", f"/hub/api/users/{name}")
         self.api("POST", f"/hub/api/users/{name}/server")
+
+    def wait_ready(self, name: str, timeout: float = 180) -> None:
+        """Wait until ``name``'s server is up (the hub's ``ready`` flag)."""
         started = time.monotonic()
         deadline = started + timeout
         while time.monotonic() < deadline:

@@ -245,7 +245,8 @@ def _unprovision(tmp: Path, prefix: str, out: Path, server_databases: ServerData
 
 
 @pytest.mark.parametrize(
-    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)]
+    "database",
+    ["sqlite", "one-file-for-all", pytest.param("postgresql", marks=pytest.mark.servers)],
 )
 def test_shared_uid_spawner_still_gives_each_learner_their_own_database(
     hub_env: HubEnv,
@@ -270,6 +271,11 @@ def test_shared_uid_spawner_still_gives_each_learner_their_own_database(
         from ormkit.provision import spawner_snippet
 
         recipe = spawner_snippet(provisioned[1])
+    one_file = shared_home / "one-for-all"
+    if database == "one-file-for-all":
+        # The control: every server on one SQLite file, as before the per-hub-user data folder.
+        # The comparison must catch it, or it would not catch a regression either.
+        recipe = f"c.Spawner.environment.update({{'ORMKIT_DATA_DIR': {str(one_file)!r}}})"
     running = Hub(
         hub_env,
         "simple",
@@ -286,6 +292,14 @@ def test_shared_uid_spawner_still_gives_each_learner_their_own_database(
             results = asyncio.run(_run_class(running, names, folders, expected))
         finally:
             _stop_class(running, names)
+        if database == "one-file-for-all":
+            assert {results[name]["url"] for name in names} == {
+                f"sqlite+aiosqlite:///{one_file / 'ormkit.db'}"
+            }
+            # Lesson 02's ids: one learner's inserts take the ids the other's stored outputs
+            # show (the issue's "id = 14 came back as id = 16").
+            assert any(results[name]["mismatches"] for name in names)
+            return
         urls = set()
         for name in names:
             got = results[name]
