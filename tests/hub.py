@@ -108,8 +108,10 @@ def prepare() -> HubEnv:
     )
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once share one build
-        for stale in CACHE.iterdir():  # one build per lock: older ones go
-            if stale.is_dir() and stale != root:
+        for stale in CACHE.iterdir():  # builds for other locks, unused for a day, go
+            ready = stale / ".ready"
+            unused = ready.exists() and time.time() - ready.stat().st_mtime > 86400
+            if stale.is_dir() and stale != root and unused:
                 shutil.rmtree(stale, ignore_errors=True)
         pip = [
             str(env.bin / "python"),
@@ -142,6 +144,7 @@ def prepare() -> HubEnv:
             )
             (root / ".ready").touch()
             log(f"built in {time.perf_counter() - started:.0f}s")
+        (root / ".ready").touch()  # last used now
         # The kit as it is in this checkout now (not editable: the checkout may be unreadable).
         with tempfile.TemporaryDirectory() as build:
             source = Path(build) / "src"

@@ -17,7 +17,8 @@ Two situations:
   one shared home folder (as with containers that all use one uid and one volume): the kit's
   per-hub-user data folder (``$JUPYTERHUB_USER``) keeps the databases apart; and the same with the
   databases that ``ormkit provision`` made on PostgreSQL, given to each server by the README's
-  ``c.Spawner.environment`` snippet.
+  ``c.Spawner.environment`` snippet; and, as a control, every server pointed at one SQLite file
+  (the issue's bug), which the comparison must catch.
 
 Needs root (it creates users), npm and a system Python; ``make test-hub`` sets ORMKIT_TEST_HUB=1,
 without which this module is skipped (it takes a minute and builds a venv the first time).
