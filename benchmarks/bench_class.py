@@ -98,10 +98,10 @@ async def round_of(running: hub.Hub, users: list[str], reference: dict, owner: i
         cpu0 = cpu_seconds_of(owner), cpu_seconds_of(pg), machine_busy_seconds()
         t0 = time.perf_counter()
 
-        async def one(kernel: hub.Kernel) -> tuple[float, int]:
+        async def one(kernel: hub.Kernel) -> tuple[float, list[hub.Mismatch]]:
             begun = time.perf_counter()
             mismatches = await hub.run_notebook(kernel, stored, expected=reference)
-            return time.perf_counter() - begun, len(mismatches)
+            return time.perf_counter() - begun, mismatches
 
         results = await asyncio.gather(*(one(kernel) for kernel in kernels))
         wall = time.perf_counter() - t0
@@ -114,7 +114,8 @@ async def round_of(running: hub.Hub, users: list[str], reference: dict, owner: i
         "wall": wall,
         "slowest": max(seconds for seconds, _ in results),
         "median": statistics.median(seconds for seconds, _ in results),
-        "matched": sum(bad == 0 for _, bad in results),
+        "matched": sum(not bad for _, bad in results),
+        "first_mismatches": [str(bad[0]) for _, bad in results if bad],
         "learner_cores": ours / wall,
         "pg_cores": server / wall,
         "other_cores": max(busy - ours - server, 0.0) / wall,
@@ -189,6 +190,8 @@ def main() -> int:
                 f"{row['pg_cores']:>8.2f} {row['other_cores']:>6.2f} {row['rss_mb']:>7.0f}",
                 flush=True,
             )
+            for text in sorted(set(row["first_mismatches"]))[:3]:
+                print(f"      first difference: {text}"[:2000], flush=True)
         return 0
     finally:
         if running is not None:

@@ -288,7 +288,14 @@ class Hub:
         extra = ""
         if self.spawner == "simple":
             assert self.shared_home is not None
-            extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(self.shared_home)!r}"
+            home = str(self.shared_home)
+            extra = (
+                f"c.SimpleLocalProcessSpawner.home_dir_template = {home!r}\n"
+                # The README's shared-home line: IPython's history database per hub user (one
+                # ~/.ipython for a class: "database is locked" printed into cells at 32 learners).
+                "c.Spawner.environment.update({'IPYTHONDIR': lambda spawner: "
+                f"{home!r} + '/.ipython-users/' + spawner.user.name}})"
+            )
         (self.workdir / "jupyterhub_config.py").write_text(
             CONFIG.format(
                 host=HOST,
