@@ -6,14 +6,15 @@ STAMP := $(VENV)/.installed
 PYTEST_NOTEBOOKS := notebooks
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: help venv lab test lint unit nbval nbval-servers test-servers regen bench clean constraints \
-	lock-check matrix wheel site
+.PHONY: help venv lab test lint unit nbval nbval-servers test-servers test-hub regen bench clean \
+	constraints lock-check matrix wheel site
 
 help:
 	@echo "make lab          start JupyterLab on notebooks/ (127.0.0.1, token auth)"
 	@echo "make test         lint + unit tests + strict nbval on every notebook"
 	@echo "make regen        re-execute every notebook in place (refresh stored outputs)"
 	@echo "make test-servers run tests and notebooks (lax) on reachable PostgreSQL / MariaDB"
+	@echo "make test-hub     a real JupyterHub on 127.0.0.1: a class runs a lesson at once (root)"
 	@echo "make bench        run the benchmarks (ratios to raw baselines and to peers)"
 	@echo "make matrix       make test in fresh Debian 12 / 13 / sid chroots (root; Python 3.11-3.14)"
 	@echo "make lock-check   check that constraints.txt installs on Python 3.11.0-3.14, every OS"
@@ -57,6 +58,13 @@ test-servers: $(STAMP)
 
 nbval-servers: $(STAMP)
 	$(BIN)/python tests/backends.py notebooks
+
+# A real JupyterHub (PyPI) and configurable-http-proxy (npm) on 127.0.0.1, test Unix users, lesson 02
+# in every learner's kernel at once (tests/test_hub.py). Needs root and npm; the hub's own venv
+# (system Python, readable by every user) is built once per constraints.txt in $$ORMKIT_HUB_CACHE
+# (default /var/cache/ormkit-hub) and reused.
+test-hub: $(STAMP)
+	ORMKIT_TEST_HUB=1 $(BIN)/python -m pytest -p no:cacheprovider -v --durations=0 tests/test_hub.py
 
 # The peers (ADBC PostgreSQL, connectorx) come from the bench extra, installed only here.
 bench: $(STAMP)

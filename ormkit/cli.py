@@ -1,5 +1,5 @@
-"""The ``ormkit`` command: ``lab``, ``check``, ``reset``, ``playground``, ``student``, ``kernel``,
-``info``.
+"""The ``ormkit`` command: ``lab``, ``lessons``, ``check``, ``reset``, ``playground``, ``student``,
+``kernel``, ``info``, ``provision``.
 
 Every subcommand has ``--help``. A bad argument is a usage error (exit 2); a bad ``--database``
 URL (or ``$ORMKIT_DATABASE_URL``) is a one-line error, also exit 2; a database that cannot be
@@ -171,6 +171,23 @@ def cmd_lab(args: argparse.Namespace) -> int:
     # Replace this process so Ctrl-C goes straight to Jupyter (its own shutdown prompt).
     os.execve(sys.executable, cmd, env)
     return 0  # reached only where execve is replaced (tests)
+
+
+# --------------------------------------------------------------------------------------------
+# ormkit lessons
+
+
+def cmd_lessons(args: argparse.Namespace) -> int:
+    from .notebooks import copy_lessons
+
+    folder = Path(args.dir).expanduser() if args.dir else default_lessons_home()
+    try:
+        copied = copy_lessons(folder.resolve())
+    except OSError as exc:
+        raise CommandError(f"cannot copy the lessons to {folder}: {exc.strerror or exc}") from None
+    kept = f" (kept {len(copied.kept)} you already have)" if copied.kept else ""
+    print(f"ormkit lessons: copied {len(copied.copied)} lesson file(s) to {folder}{kept}")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,6 +446,63 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# ormkit provision
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from . import provision
+
+    admin = args.admin or os.environ.get(provision.ADMIN_ENV_VAR) or ""
+    if not admin:
+        raise CommandError(
+            f"give the server's admin URL with --admin or ${provision.ADMIN_ENV_VAR}", code=2
+        )
+    out = Path(args.out).expanduser()
+    try:
+        url = config.check_url(admin, source="--admin")
+        learners = provision.read_roster(args.roster, prefix=args.prefix)
+        credentials = provision.read_credentials(out)
+        with _database_errors():
+            planned = asyncio.run(provision.plan(url, learners, credentials, remove=args.remove))
+    except (config.ConfigError, provision.ProvisionError) as exc:
+        raise CommandError(str(exc), code=2) from None
+
+    width = max(len(step.learner.user) for step in planned.steps)
+    labels = {"create": "created", "exists": "exists", "remove": "removed", "absent": "absent"}
+
+    def show(step: provision.Step) -> None:
+        if step.url is None:
+            shown = step.learner.identifier
+        else:
+            shown = step.url.render_as_string(hide_password=not args.show_passwords)
+        print(f"  {labels[step.action]:8} {step.learner.user:<{width}}  {shown}", flush=True)
+
+    try:
+        with _database_errors():
+            asyncio.run(provision.apply(url, planned, progress=show))
+    except CommandError:
+        print(f"{PROG} provision: undone: this run's databases and roles were dropped again")
+        raise
+    data = provision.updated_credentials(credentials, planned, url)
+    if args.remove and not data["learners"]:
+        out.unlink(missing_ok=True)
+        written = "removed (no learners left)"
+    else:
+        written = "written (mode 0600)" if provision.write_credentials(out, data) else "unchanged"
+    counts = ", ".join(
+        f"{planned.count(action)} {labels[action]}"
+        for action in ("create", "exists", "remove", "absent")
+        if planned.count(action)
+    )
+    print(f"{len(planned.steps)} learner(s) on {planned.backend}: {counts}; {out} {written}")
+    if not args.remove:
+        print(
+            f"hub configuration (jupyterhub_config.py):\n{provision.spawner_snippet(out.resolve())}"
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # argument parsing
 
 
@@ -515,6 +589,50 @@ def build_parser() -> argparse.ArgumentParser:
         "sample data are only added when it is empty)",
     )
     p.set_defaults(func=cmd_playground)
+
+    p = sub.add_parser(
+        "lessons",
+        help="copy the lessons into a folder you own (a hub's servers do this at start)",
+        description="Copy the lessons and their solutions into FOLDER (default ~/ormkit-lessons); "
+        "files already there are kept, so a learner's work survives. What `ormkit lab` does "
+        "before it starts JupyterLab, for a hub that starts JupyterLab itself.",
+    )
+    p.add_argument("--dir", metavar="FOLDER", help="where to copy them (default ~/ormkit-lessons)")
+    p.set_defaults(func=cmd_lessons)
+
+    p = sub.add_parser(
+        "provision",
+        help="one database and login per learner on PostgreSQL or MariaDB (for a class)",
+        description="Create (or with --remove, drop) one database and one login role per "
+        "learner of ROSTER on the server of --admin, with the least privilege the lessons need. "
+        "Passwords are generated and written only to --out (JSON, mode 0600), which a hub reads "
+        "to set each user's ORMKIT_DATABASE_URL. Running it again changes nothing.",
+    )
+    p.add_argument("roster", metavar="ROSTER", help="CSV file: one JupyterHub user name a line")
+    p.add_argument(
+        "--admin",
+        metavar="URL",
+        help="a URL of the server with a user that may create databases and roles, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1/postgres (default: $ORMKIT_PROVISION_ADMIN_URL)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        required=True,
+        help="the learners' URLs with their passwords (JSON, created with mode 0600)",
+    )
+    p.add_argument("--remove", action="store_true", help="drop the roster's databases and roles")
+    p.add_argument(
+        "--prefix",
+        default="ormkit_",
+        help="start of every database and role name (default: ormkit_)",
+    )
+    p.add_argument(
+        "--show-passwords",
+        action="store_true",
+        help="print the URLs with their passwords (default: hidden; they are in --out)",
+    )
+    p.set_defaults(func=cmd_provision)
 
     p = sub.add_parser(
         "student",

@@ -23,7 +23,9 @@ from ormkit import cli, lab
 from ormkit.config import DATA_DIR_ENV_VAR, ENV_VAR
 from ormkit.notebooks import NOTEBOOK_DIR
 
-SUBCOMMANDS = ["lab", "check", "reset", "playground", "student", "kernel", "info"]
+SUBCOMMANDS = [
+    "lab", "lessons", "check", "reset", "playground", "student", "kernel", "info", "provision",
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -481,6 +483,33 @@ def test_lab_dir_copies_into_the_given_folder_and_reports_a_bad_one(
     assert cli.main(["lab", "--port", str(cli.free_port()), "--dir", str(blocker / "x")]) == 1
     err = capsys.readouterr().err
     assert "cannot copy the lessons to" in err and "Traceback" not in err
+
+
+def test_lessons_copies_the_lessons_and_keeps_a_learners_work(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a hub's servers run before JupyterLab starts (the README's hub recipe).
+    from ormkit import notebooks
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home" / "ormkit-lessons"
+    total = len(notebooks.lesson_files())
+    assert cli.main(["lessons"]) == 0
+    assert capsys.readouterr().out == f"ormkit lessons: copied {total} lesson file(s) to {home}\n"
+    assert (home / "02_inserts.ipynb").read_bytes() == (
+        NOTEBOOK_DIR / "02_inserts.ipynb"
+    ).read_bytes()
+    (home / "02_inserts.ipynb").write_text("my work")
+    assert cli.main(["lessons"]) == 0
+    assert capsys.readouterr().out == (
+        f"ormkit lessons: copied 0 lesson file(s) to {home} (kept {total} you already have)\n"
+    )
+    assert (home / "02_inserts.ipynb").read_text() == "my work"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["lessons", "--dir", str(blocker / "x")]) == 1
+    err = capsys.readouterr().err
+    assert f"ormkit lessons: error: cannot copy the lessons to {blocker / 'x'}" in err
 
 
 # ----------------------------------------------------------------------------------- kernel

@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "constraints.txt"
-EXTRA = "dev"  # the package with its notebooks, test, postgresql and mysql extras
+EXTRAS = ["dev", "hub"]  # dev: notebooks, test, postgresql, mysql; hub: make test-hub's JupyterHub
 LOWEST_PYTHON = "3.11"
 HEADER = """\
 # The exact versions that produced the notebooks' stored outputs, for every supported Python
@@ -89,7 +89,8 @@ def write(upgrade: bool) -> int:
         if LOCK.exists() and not upgrade:
             shutil.copy(LOCK, out)  # uv keeps the pins of an existing output file where it can
         cmd = [
-            uv, "pip", "compile", str(REPO / "pyproject.toml"), "--extra", EXTRA,
+            uv, "pip", "compile", str(REPO / "pyproject.toml"),
+            *(f"--extra={extra}" for extra in EXTRAS),
             "--universal", "--python-version", LOWEST_PYTHON,
             "--no-header", "--no-annotate", "--quiet", "-o", str(out),
         ]  # fmt: skip
