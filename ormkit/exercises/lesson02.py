@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from ..models import User
 from ..sql import show_sql
 from . import Wrong, exercise
+from ._datasets import SAMPLE, SHIFTED
 from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
 
 TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
@@ -19,6 +20,7 @@ TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
     "get a new user's id without committing",
     hint="session.add() only registers the object; one awaited session method sends the INSERT "
     "inside the open transaction (and fills in the id) without ending it.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _id_before_commit(answer: Any) -> None:
     require_coroutine_function(answer, "new_user_id(session) -> int")
@@ -39,6 +41,7 @@ async def _id_before_commit(answer: Any) -> None:
     "insert a team with one ORM bulk INSERT",
     hint="session.execute() takes insert(User) and, as a second argument, a list of dicts with "
     "one dict per row.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _bulk_team(answer: Any) -> None:
     require_coroutine_function(answer, "add_team(session)")
@@ -66,6 +69,7 @@ async def _bulk_team(answer: Any) -> None:
     "02.3",
     "add several users at once and return them with their ids",
     hint="session.add_all() takes a list of objects; the ids exist once the session has flushed.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _add_all(answer: Any) -> None:
     require_coroutine_function(answer, "add_pair(session) -> list[User]")

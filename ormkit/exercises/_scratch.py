@@ -1,0 +1,240 @@
+"""Hermetic checking: every check runs on scratch databases, never on the learner's.
+
+For one ``check()``, :func:`scratch_database` makes a database of the learner's kind: a temporary
+SQLite file, or on PostgreSQL / MariaDB / MySQL a temporary database on the same server (named
+``ormkit_check_<random>``; if the account may not create one, a temporary SQLite file instead).
+For each of the exercise's datasets, :func:`on_dataset` creates the kit's tables there, loads the
+rows, and points the kit at it for the checker's run (``kit.using``); the learner's engine object
+(``from ormkit import engine`` in a notebook) is redirected too, so sessions and connections an
+answer opens on it land in the scratch database. Afterwards the engine is put back, tasks the
+answer left running are cancelled, connections it left checked out are closed, and the scratch
+database is dropped: nothing of the check reaches the learner's data or later cells.
+
+:func:`fingerprint` reads a database's tables, indexes and rows; comparing it before and after a
+run says whether the answer committed something (and proves, in the tests, that the learner's
+database is unchanged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import secrets
+import shutil
+import tempfile
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, exc, insert, select, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
+
+from .. import db
+from ..models import Base, Post, User
+from ._datasets import Dataset
+
+SCRATCH_PREFIX = "ormkit_check_"
+
+
+def _learner_engine() -> AsyncEngine:
+    return db.kit.engine
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[URL]:
+    """A new, empty database like the learner's, for one check; dropped afterwards."""
+    learner = _learner_engine()
+    url = learner.url
+    if url.get_backend_name() != "sqlite":
+        name = SCRATCH_PREFIX + secrets.token_hex(6)
+        admin = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            try:
+                await _create_server_database(admin, name)
+            except exc.DBAPIError:
+                pass  # no right to create a database: use a temporary SQLite file below
+            else:
+                try:
+                    yield url.set(database=name)
+                finally:
+                    await _drop_server_database(admin, name)
+                return
+        finally:
+            await admin.dispose()
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        yield URL.create("sqlite+aiosqlite", database=str(folder / "check.db"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _create_server_database(admin: AsyncEngine, name: str) -> None:
+    async with admin.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:  # MariaDB / MySQL: the learner's character set and collation (case rules)
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                        "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+                    )
+                )
+            ).first()
+            charset, collation = row if row is not None else ("utf8mb4", "utf8mb4_general_ci")
+            await conn.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+            )
+
+
+async def _drop_server_database(admin: AsyncEngine, name: str) -> None:
+    async with admin.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            version = conn.dialect.server_version_info or (0,)
+            force = " WITH (FORCE)" if version >= (13,) else ""
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"{force}'))
+        else:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+async def learner_rows() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The learner's users and posts (read only), for the :data:`LEARNER` dataset."""
+    async with _learner_engine().connect() as conn:
+        names = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))
+        if not {"users", "posts"} <= names:
+            return (), ()
+        users = (await conn.execute(select(User.id, User.name, User.age).order_by(User.id))).all()
+        posts = (
+            await conn.execute(select(Post.id, Post.user_id, Post.title).order_by(Post.id))
+        ).all()
+    return tuple(tuple(r) for r in users), tuple(tuple(r) for r in posts)
+
+
+# The models' own indexes. An Index(...) built in a notebook on User's columns joins the table's
+# metadata too (lesson 11); a scratch database gets only these, like a fresh reset() would.
+_MODEL_INDEXES = {table: frozenset(table.indexes) for table in Base.metadata.sorted_tables}
+
+
+def _create_model_tables(conn: Connection) -> None:
+    extra = {table: table.indexes - own for table, own in _MODEL_INDEXES.items()}
+    for table, indexes in extra.items():
+        table.indexes -= indexes
+    try:
+        Base.metadata.create_all(conn)
+    finally:
+        for table, indexes in extra.items():
+            table.indexes |= indexes
+
+
+async def _load(engine: AsyncEngine, users: tuple[Any, ...], posts: tuple[Any, ...]) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_create_model_tables)
+        if users:
+            await conn.execute(insert(User), [{"id": i, "name": n, "age": a} for i, n, a in users])
+        if posts:
+            await conn.execute(
+                insert(Post), [{"id": i, "user_id": u, "title": t} for i, u, t in posts]
+            )
+        if conn.dialect.name == "postgresql":
+            # Explicit ids do not advance PostgreSQL sequences; move them past the rows.
+            for table in ("users", "posts"):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                    )
+                )
+
+
+def _read_fingerprint(conn: Connection) -> str:
+    inspector = sa_inspect(conn)
+    parts: list[Any] = []
+    for table in sorted(inspector.get_table_names()):
+        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
+        indexes = sorted(
+            (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+            for i in inspector.get_indexes(table)
+        )
+        parts.append((table, columns, indexes))
+        if table in ("users", "posts"):
+            model = User if table == "users" else Post
+            rows = conn.execute(select(model.__table__).order_by(model.__table__.c.id)).all()
+            parts.append([tuple(r) for r in rows])
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+async def fingerprint(engine: AsyncEngine | None = None) -> str:
+    """A digest of a database's tables, columns, indexes and the kit's rows (the learner's DB)."""
+    async with (engine or _learner_engine()).connect() as conn:
+        return await conn.run_sync(_read_fingerprint)
+
+
+@dataclass
+class Run:
+    """One checker run on one dataset; ``changed`` is set after the block."""
+
+    engine: AsyncEngine
+    changed: bool = False
+
+
+@asynccontextmanager
+async def on_dataset(url: URL, dataset: Dataset) -> AsyncIterator[Run]:
+    """Load ``dataset`` into the scratch database ``url`` and point the kit (and the learner's
+    engine object) at it for the block; afterwards clean up whatever the block left behind and
+    set ``Run.changed`` if the database no longer holds what was loaded (the block committed)."""
+    learner = _learner_engine()
+    users, posts = (await learner_rows()) if dataset.learner else (dataset.users, dataset.posts)
+    async with db.kit.using(url) as engine:
+        async with engine.begin() as conn:  # a previous dataset's tables (and DDL) go first
+            await conn.run_sync(Base.metadata.drop_all)
+        await _load(engine, users, posts)
+        loaded = await fingerprint(engine)
+        run = Run(engine)
+        checked_out: set[Any] = set()
+
+        def checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+            checked_out.add(record)
+
+        def checkin(dbapi_conn: Any, record: Any) -> None:
+            checked_out.discard(record)
+
+        event.listen(engine.sync_engine.pool, "checkout", checkout)
+        event.listen(engine.sync_engine.pool, "checkin", checkin)
+        own_sync = learner.sync_engine
+        learner.sync_engine = engine.sync_engine  # `from ormkit import engine` follows the check
+        tasks_before = asyncio.all_tasks()
+        try:
+            yield run
+        finally:
+            learner.sync_engine = own_sync
+            await _cancel_new_tasks(tasks_before)
+            with warnings.catch_warnings():
+                # An abandoned session or connection is garbage now: collect it here, silently,
+                # rather than in the learner's next cell with a "non-checked-in connection" warning.
+                warnings.simplefilter("ignore")
+                gc.collect()
+                for record in list(checked_out):
+                    with contextlib.suppress(Exception):
+                        await greenlet_spawn(record.invalidate)
+                gc.collect()
+        run.changed = await fingerprint(engine) != loaded
+
+
+async def _cancel_new_tasks(before: set[asyncio.Task[Any]]) -> None:
+    current = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for task in left:
+        task.cancel()
+    if left:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await asyncio.gather(*left, return_exceptions=True)
