@@ -26,7 +26,7 @@ from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from ._datasets import SAMPLE, Dataset
-from ._scratch import fingerprint, on_dataset, scratch_database
+from ._scratch import fingerprint, learner_backup, on_dataset, scratch_database
 
 Checker = Callable[[Any], Awaitable[None]]
 
@@ -137,15 +137,18 @@ async def check(exercise_id: str, answer: Any = None) -> Verdict:
         return Verdict(ex, False, "There is no answer yet: replace the ... with your code.")
     before = await fingerprint()
     verdict = Verdict(ex, True, "", len(ex.datasets))
-    async with scratch_database() as url:
-        for number, dataset in enumerate(ex.datasets, 1):
-            message = await _run(ex, answer, url, dataset)
-            if message is not None:
-                verdict = Verdict(ex, False, message, number)
-                break
-    if await fingerprint() != before:
-        # Only an engine or session the answer made itself, on the learner's database, gets here.
-        return Verdict(ex, False, CHANGED_YOURS, verdict.datasets)
+    async with learner_backup() as restore:
+        async with scratch_database() as url:
+            for number, dataset in enumerate(ex.datasets, 1):
+                message = await _run(ex, answer, url, dataset)
+                if message is not None:
+                    verdict = Verdict(ex, False, message, number)
+                    break
+        if await fingerprint() != before:
+            # Only an engine the answer made itself, on the learner's database, gets here.
+            restored = await restore() and await fingerprint() == before
+            message = CHANGED_YOURS + (RESTORED if restored else NOT_RESTORED)
+            return Verdict(ex, False, message, verdict.datasets)
     return verdict
 
 
@@ -155,9 +158,10 @@ COMMITTED = (
 )
 CHANGED_YOURS = (
     "your answer changed your own database, through an engine of its own that the checker "
-    "cannot redirect: use the kit's engine or async_session (await reset() restores the sample "
-    "data)."
+    "cannot redirect: use the kit's engine or async_session"
 )
+RESTORED = " (the checker put your database back as it was)."
+NOT_RESTORED = " (await reset() restores the sample data)."
 
 
 async def _run(ex: Exercise, answer: Any, url: Any, dataset: Dataset) -> str | None:

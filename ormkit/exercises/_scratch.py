@@ -23,15 +23,16 @@ import gc
 import hashlib
 import secrets
 import shutil
+import sqlite3
 import tempfile
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc, insert, select, text
+from sqlalchemy import delete, event, exc, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -39,6 +40,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
 from .. import db
+from ..config import sqlite_file
 from ..models import Base, Post, User
 from ._datasets import Dataset
 
@@ -80,7 +82,22 @@ async def scratch_database() -> AsyncIterator[URL]:
 async def _create_server_database(admin: AsyncEngine, name: str) -> None:
     async with admin.connect() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # The learner's encoding and collation (how names sort); template0 is never
+            # connected to, so many learners can create a database at the same time.
+            encoding, collate, ctype = (
+                await conn.execute(
+                    text(
+                        "SELECT pg_encoding_to_char(encoding), datcollate, datctype "
+                        "FROM pg_database WHERE datname = current_database()"
+                    )
+                )
+            ).one()
+            await conn.execute(
+                text(
+                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING '{encoding}' "
+                    f"LC_COLLATE '{collate}' LC_CTYPE '{ctype}'"
+                )
+            )
         else:  # MariaDB / MySQL: the learner's character set and collation (case rules)
             row = (
                 await conn.execute(
@@ -104,6 +121,75 @@ async def _drop_server_database(admin: AsyncEngine, name: str) -> None:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"{force}'))
         else:
             await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+
+
+@asynccontextmanager
+async def learner_backup() -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+    """For the block, a copy of the learner's SQLite file; yields ``restore()`` (False if the
+    database is not a SQLite file, which an engine of the answer's own cannot reach in memory)."""
+    learner = _learner_engine()
+    if learner.dialect.name != "sqlite":
+        yield await _server_restorer(learner)
+        return
+    path = sqlite_file(learner.url)
+    if path is None or not path.exists():
+
+        async def cannot() -> bool:
+            return False
+
+        yield cannot
+        return
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    copy = folder / "before.db"
+    try:
+        await asyncio.to_thread(_copy_sqlite, path, copy)
+
+        async def restore() -> bool:
+            await asyncio.to_thread(_copy_sqlite, copy, path)
+            return True
+
+        yield restore
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _index_names(conn: Connection) -> set[tuple[str, str]]:
+    found = sa_inspect(conn)
+    return {
+        (table, index["name"])
+        for table in found.get_table_names()
+        if table in ("users", "posts")
+        for index in found.get_indexes(table)
+        if index["name"]
+    }
+
+
+async def _server_restorer(learner: AsyncEngine) -> Callable[[], Awaitable[bool]]:
+    """``restore()`` for a server database: the kit's rows and indexes as they are now."""
+    users, posts = await learner_rows()
+    async with learner.connect() as conn:
+        indexes = await conn.run_sync(_index_names)
+
+    async def restore() -> bool:
+        async with learner.begin() as conn:
+            await conn.run_sync(_create_model_tables)
+            for table, name in await conn.run_sync(_index_names) - indexes:
+                on = f" ON {table}" if conn.dialect.name != "postgresql" else ""
+                await conn.execute(text(f"DROP INDEX {name}{on}"))
+            await conn.execute(delete(Post))
+            await conn.execute(delete(User))
+        await _load(learner, users, posts)
+        return True
+
+    return restore
 
 
 async def learner_rows() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -194,6 +280,8 @@ async def on_dataset(url: URL, dataset: Dataset) -> AsyncIterator[Run]:
     learner = _learner_engine()
     users, posts = (await learner_rows()) if dataset.learner else (dataset.users, dataset.posts)
     async with db.kit.using(url) as engine:
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _no_fsync)
         async with engine.begin() as conn:  # a previous dataset's tables (and DDL) go first
             await conn.run_sync(Base.metadata.drop_all)
         await _load(engine, users, posts)
@@ -217,16 +305,25 @@ async def on_dataset(url: URL, dataset: Dataset) -> AsyncIterator[Run]:
         finally:
             learner.sync_engine = own_sync
             await _cancel_new_tasks(tasks_before)
-            with warnings.catch_warnings():
-                # An abandoned session or connection is garbage now: collect it here, silently,
-                # rather than in the learner's next cell with a "non-checked-in connection" warning.
-                warnings.simplefilter("ignore")
-                gc.collect()
-                for record in list(checked_out):
-                    with contextlib.suppress(Exception):
-                        await greenlet_spawn(record.invalidate)
-                gc.collect()
+            if checked_out:
+                with warnings.catch_warnings():
+                    # An abandoned session or connection is garbage now: collect it here,
+                    # silently, rather than in the learner's next cell with a "non-checked-in
+                    # connection" warning; close what is still checked out.
+                    warnings.simplefilter("ignore")
+                    gc.collect()
+                    for record in list(checked_out):
+                        with contextlib.suppress(Exception):
+                            await greenlet_spawn(record.invalidate)
+                    gc.collect()
         run.changed = await fingerprint(engine) != loaded
+
+
+def _no_fsync(dbapi_connection: Any, connection_record: Any) -> None:
+    # A scratch file is thrown away after the check: no need to wait for the disk.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 async def _cancel_new_tasks(before: set[asyncio.Task[Any]]) -> None:

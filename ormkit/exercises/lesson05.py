@@ -62,7 +62,7 @@ async def _delete_returning(answer: Any) -> None:
         raise Wrong(f"expected a delete(Post)... statement, got {describe(answer)}.")
     async with scratch_session() as session:
         stmt = select(Post.id, Post.title).where(Post.title.contains("SQL")).order_by(Post.id)
-        expected = [tuple(row) for row in (await session.execute(stmt)).all()]
+        expected = sorted((tuple(row) for row in (await session.execute(stmt)).all()), key=repr)
         all_before = (await session.execute(select(Post.id))).scalars().all()
         if not answer.exported_columns:  # the columns of its RETURNING clause, if any
             raise Wrong("the statement has no RETURNING: it would not say what it deleted.")
