@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import MissingGreenlet, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm.exc import DetachedInstanceError
 
-from ormkit import User
+from ormkit import User, add_user, count_users, db
 from ormkit import exercises as framework
 from ormkit.exercises import Verdict, Wrong, check, exercise, exercises
+from ormkit.exercises._datasets import SAMPLE, SHIFTED
 from ormkit.exercises._support import compare_rows
 
 
@@ -134,3 +137,97 @@ async def test_an_answer_in_the_wrong_order_is_not_accepted(seeded: AsyncEngine)
     assert verdict.message == "the right rows, but in the wrong order: check your order_by()."
     descending = ascending.order_by(None).order_by(User.age.desc(), User.name)
     assert (await check("03.1", descending)).ok
+
+
+# ------------------------------------------------ datasets, scratch databases, explained errors
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (
+            PendingRollbackError("This Session's transaction has been rolled back"),
+            "your code kept using a session after one of its statements failed "
+            "(PendingRollbackError): roll back (or leave the session's block) after an error "
+            "before using the session again.",
+        ),
+        (
+            DetachedInstanceError("Instance <User at 0x7f3a> is not bound to a Session"),
+            "your code read an attribute of an object whose session was already closed "
+            "(DetachedInstanceError): read what you need, or load it up front, while the "
+            "session is open.",
+        ),
+        (
+            MissingGreenlet("greenlet_spawn has not been called; can't call await_() here."),
+            "your code read an attribute or relationship that was not loaded, which needs a "
+            "query async code cannot run implicitly (MissingGreenlet): load it up front "
+            "(selectinload, refresh) or await obj.awaitable_attrs.<name>.",
+        ),
+    ],
+)
+async def test_errors_inside_an_answer_are_explained(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine, error: Exception, sentence: str
+) -> None:
+    @exercise("99.3", "Raises", hint="none")
+    async def _run_it(answer: Any) -> None:
+        await answer()
+
+    async def answer() -> None:
+        raise error
+
+    verdict = await check("99.3", answer)
+    assert not verdict
+    assert verdict.message == sentence
+
+
+async def test_each_dataset_in_turn_in_a_scratch_database(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine
+) -> None:
+    seen: list[tuple[int, str]] = []
+
+    @exercise("99.4", "First user", hint="none", datasets=[SAMPLE, SHIFTED])
+    async def _first(answer: Any) -> None:
+        assert db.kit.engine is not file_db  # the kit points at the scratch database
+        async with db.async_session() as session:
+            first = (await session.execute(select(User.id, User.name).limit(1))).one()
+        seen.append(tuple(first))
+        if first[0] != answer:
+            raise Wrong(f"the first user's id is not {answer}.")
+
+    verdict = await check("99.4", 1)
+    assert not verdict.ok
+    assert verdict.datasets == 2
+    assert verdict.message == "With the sample rows with other ids: the first user's id is not 1."
+    assert verdict.line == (
+        "❌ 99.4 First user: not yet. With the sample rows with other ids: the first user's id "
+        "is not 1."
+    )
+    assert seen[0] == (1, "Alice")
+    assert seen[1][1] == "Mallory"  # the shifted ids put Mallory first
+    assert db.kit.engine is file_db
+
+
+def test_an_exercise_needs_a_dataset(registry: dict[str, framework.Exercise]) -> None:
+    with pytest.raises(ValueError, match=r"exercise '99\.5' needs at least one dataset"):
+
+        @exercise("99.5", "Nothing", hint="none", datasets=[])
+        async def _nothing(answer: Any) -> None:
+            pass
+
+
+async def test_a_commit_where_none_is_asked_for_is_reported(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine
+) -> None:
+    @exercise("99.6", "Reads", hint="none")
+    async def _reads(answer: Any) -> None:
+        await answer()
+
+    async def answer() -> None:
+        await add_user("Mallet", 30)
+
+    verdict = await check("99.6", answer)
+    assert verdict.message == (
+        "your answer committed changes to the database, which this exercise does not ask for "
+        "(nothing was kept: the check ran on a scratch copy of the data)."
+    )
+    assert await count_users() == 13
