@@ -445,7 +445,7 @@ CASES = [
     Case("02.1", "ddl", lambda: new_user_id("ddl"), False, COMMITTED),
     Case("02.1", "pasted id", lambda: new_user_id("pasted id"), False, "With the sample rows"),
     Case("02.2", "right", lambda: add_team("right"), True),
-    Case("02.2", "one by one", lambda: add_team("one by one"), False, "3 INSERT statements"),
+    Case("02.2", "one by one", lambda: add_team("one by one"), False, "INSERT statement"),
     Case("02.2", "commit", lambda: add_team("commit"), False, FUNCTION_COMMITTED),
     Case("02.3", "right", lambda: add_pair("right"), True),
     Case("02.3", "no flush", lambda: add_pair("no flush"), False, "has no id yet"),
@@ -742,8 +742,31 @@ async def _answer(case: Case) -> Any:
     return await made if asyncio.iscoroutine(made) else made
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_answer(learner: AsyncEngine, case: Case) -> None:
+def _cases(first: str, last: str) -> Any:
+    chosen = [c for c in CASES if first <= c.exercise[:2] <= last]
+    return pytest.mark.parametrize("case", chosen, ids=[c.id for c in chosen])
+
+
+# Three classes, so that pytest-xdist's --dist loadscope spreads the cases over its workers.
+class TestLessons01To04:
+    @_cases("01", "04")
+    async def test_answer(self, learner: AsyncEngine, case: Case) -> None:
+        await _check_case(learner, case)
+
+
+class TestLessons05To07:
+    @_cases("05", "07")
+    async def test_answer(self, learner: AsyncEngine, case: Case) -> None:
+        await _check_case(learner, case)
+
+
+class TestLessons08To11:
+    @_cases("08", "11")
+    async def test_answer(self, learner: AsyncEngine, case: Case) -> None:
+        await _check_case(learner, case)
+
+
+async def _check_case(learner: AsyncEngine, case: Case) -> None:
     before = await snapshot()
     tasks_before = asyncio.all_tasks()
     answer = await _answer(case)

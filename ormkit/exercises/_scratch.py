@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, exc, insert, select, text
+from sqlalchemy import Table, delete, event, exc, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -241,19 +241,36 @@ async def _load(engine: AsyncEngine, users: tuple[Any, ...], posts: tuple[Any, .
                 )
 
 
+# The schema in one catalog query per backend (reflection would take a dozen queries per table).
+_SCHEMA_QUERIES = {
+    "sqlite": "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name",
+    "postgresql": (
+        "SELECT 'column', table_name, column_name, data_type || coalesce(character_maximum_length"
+        "::text, '') || is_nullable FROM information_schema.columns "
+        "WHERE table_schema = current_schema() "
+        "UNION ALL SELECT 'index', tablename, indexname, indexdef FROM pg_indexes "
+        "WHERE schemaname = current_schema() ORDER BY 1, 2, 3"
+    ),
+    "mysql": (
+        "SELECT 'column', TABLE_NAME, COLUMN_NAME, CONCAT(COLUMN_TYPE, IS_NULLABLE) "
+        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "UNION ALL SELECT 'index', TABLE_NAME, INDEX_NAME, "
+        "CONCAT(SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE) FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1, 2, 3, 4"
+    ),
+}
+
+
 def _read_fingerprint(conn: Connection) -> str:
-    inspector = sa_inspect(conn)
-    parts: list[Any] = []
-    for table in sorted(inspector.get_table_names()):
-        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
-        indexes = sorted(
-            (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
-            for i in inspector.get_indexes(table)
-        )
-        parts.append((table, columns, indexes))
-        if table in ("users", "posts"):
-            model = User if table == "users" else Post
-            rows = conn.execute(select(model.__table__).order_by(model.__table__.c.id)).all()
+    name = conn.dialect.name
+    query = _SCHEMA_QUERIES["mysql" if name == "mariadb" else name]
+    schema = [tuple(row) for row in conn.execute(text(query)).all()]
+    parts: list[Any] = [schema]
+    tables = {row[1] if name != "sqlite" else row[2] for row in schema}
+    for table in (User.__table__, Post.__table__):
+        assert isinstance(table, Table)
+        if table.name in tables:
+            rows = conn.execute(select(table).order_by(table.c.id)).all()
             parts.append([tuple(r) for r in rows])
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 

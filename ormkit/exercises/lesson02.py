@@ -50,6 +50,8 @@ async def _bulk_team(answer: Any) -> None:
         with show_sql(echo=False, transactions=False) as log:
             await answer(session)
         refuse_commit(session)
+        # PostgreSQL batches flushed objects into one INSERT too: look for the objects instead.
+        as_objects = any(isinstance(obj, User) for obj in session.identity_map.values())
         stmt = select(User.name, User.age).where(User.id > last_id).order_by(User.id)
         rows = (await session.execute(stmt)).all()
     got = [tuple(row) for row in rows]
@@ -62,6 +64,11 @@ async def _bulk_team(answer: Any) -> None:
         raise Wrong(
             f"{log.inserts} INSERT statements ran; the point is a single statement "
             "for all the rows."
+        )
+    if as_objects:
+        raise Wrong(
+            "the team went in as User objects flushed by the session; the point is one ORM "
+            "bulk INSERT statement, executed with a list of dicts."
         )
 
 
