@@ -172,7 +172,7 @@ async def _run(ex: Exercise, answer: Any, url: Any, dataset: Dataset) -> str | N
         except Wrong as exc:
             message: str | None = str(exc)
         except Exception as exc:  # an answer that crashes the checker is wrong, not fatal
-            message = explain(exc)
+            message = _explain(exc)
         else:
             message = None
     if run.changed and not ex.commits:
@@ -182,7 +182,7 @@ async def _run(ex: Exercise, answer: Any, url: Any, dataset: Dataset) -> str | N
     return message
 
 
-def explain(exc: BaseException) -> str:
+def _explain(exc: BaseException) -> str:
     """A sentence about an exception raised while checking (usually inside the answer)."""
     if isinstance(exc, PendingRollbackError):
         return (
