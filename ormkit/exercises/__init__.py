@@ -15,9 +15,11 @@ it is told so; tasks and connections an answer leaves behind are cleaned up insi
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 import re
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +137,18 @@ async def check(exercise_id: str, answer: Any = None) -> Verdict:
         raise KeyError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
     if answer is None or answer is Ellipsis:
         return Verdict(ex, False, "There is no answer yet: replace the ... with your code.")
+    try:
+        return await _check(ex, answer)
+    finally:
+        # What the answer left to the garbage collector (a coroutine a failed lazy load never
+        # awaited, an abandoned session) is collected now, silently, not in the learner's next
+        # cell with a warning about something that cell did not do.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc.collect()
+
+
+async def _check(ex: Exercise, answer: Any) -> Verdict:
     before = await fingerprint()
     verdict = Verdict(ex, True, "", len(ex.datasets))
     async with learner_backup() as restore:

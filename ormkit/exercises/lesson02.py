@@ -10,7 +10,13 @@ from ..models import User
 from ..sql import show_sql
 from . import Wrong, exercise
 from ._datasets import SAMPLE, SHIFTED
-from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
+from ._support import (
+    describe,
+    objects_added,
+    refuse_commit,
+    require_coroutine_function,
+    scratch_session,
+)
 
 TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
 
@@ -47,11 +53,11 @@ async def _bulk_team(answer: Any) -> None:
     require_coroutine_function(answer, "add_team(session)")
     async with scratch_session() as session:
         last_id = (await session.execute(select(func.max(User.id)))).scalar_one()
-        with show_sql(echo=False, transactions=False) as log:
+        with show_sql(echo=False, transactions=False) as log, objects_added(session) as added:
             await answer(session)
         refuse_commit(session)
         # PostgreSQL batches flushed objects into one INSERT too: look for the objects instead.
-        as_objects = any(isinstance(obj, User) for obj in session.identity_map.values())
+        as_objects = any(isinstance(obj, User) for obj in added)
         stmt = select(User.name, User.age).where(User.id > last_id).order_by(User.id)
         rows = (await session.execute(stmt)).all()
     got = [tuple(row) for row in rows]
