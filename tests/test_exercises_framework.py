@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import MissingGreenlet, PendingRollbackError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, MissingGreenlet, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from ormkit import User, add_user, count_users, db
 from ormkit import exercises as framework
-from ormkit.exercises import Verdict, Wrong, check, exercise, exercises
+from ormkit.exercises import Verdict, Wrong, _scratch, check, exercise, exercises
 from ormkit.exercises._datasets import SAMPLE, SHIFTED
 from ormkit.exercises._support import compare_rows
 
@@ -231,3 +232,27 @@ async def test_a_commit_where_none_is_asked_for_is_reported(
         "(nothing was kept: the check ran on a scratch copy of the data)."
     )
     assert await count_users() == 13
+
+
+async def test_without_the_right_to_create_a_database_a_sqlite_file_is_used(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used: list[str] = []
+
+    async def refused(admin: Any, name: str) -> None:
+        raise DBAPIError("CREATE DATABASE", {}, Exception("permission denied to create database"))
+
+    original_using = db.kit.using
+
+    def spy(url: Any, **kwargs: Any) -> Any:
+        used.append(make_url(url).get_backend_name())
+        return original_using(url, **kwargs)
+
+    monkeypatch.setattr(_scratch, "_create_server_database", refused)
+    async with db.kit.using(server_url):
+        await db.reset()
+        monkeypatch.setattr(db.kit, "using", spy)
+        right = select(User.name, User.age).where(User.age.between(30, 45))
+        verdict = await check("03.1", right.order_by(User.age.desc(), User.name))
+    assert verdict.ok, verdict
+    assert used == ["sqlite"] * 3  # one scratch SQLite file, loaded with each of 3 datasets
