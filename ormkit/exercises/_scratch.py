@@ -123,6 +123,12 @@ async def _drop_server_database(admin: AsyncEngine, name: str) -> None:
             await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
+def learner_in_memory() -> bool:
+    """True if the learner's database is SQLite in memory (only the kit's engine reaches it)."""
+    url = _learner_engine().url
+    return url.get_backend_name() == "sqlite" and sqlite_file(url) is None
+
+
 def _copy_sqlite(source: Path, target: Path) -> None:
     with (
         contextlib.closing(sqlite3.connect(source)) as src,
