@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, event, exc, insert, select, text
+from sqlalchemy import MetaData, Table, delete, event, exc, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -288,6 +288,47 @@ async def fingerprint(engine: AsyncEngine | None = None) -> str:
 
 
 @dataclass
+class OtherTables:
+    """The learner's tables besides the kit's (a lesson's own models), with their rows."""
+
+    tables: list[Table]
+    rows: dict[str, list[dict[str, Any]]]
+
+    def drop(self, conn: Connection) -> None:
+        for table in reversed(self.tables):
+            table.drop(conn, checkfirst=True)
+
+    def create(self, conn: Connection) -> None:
+        for table in self.tables:
+            table.create(conn, checkfirst=True)
+
+    async def copy(self, engine: AsyncEngine) -> None:
+        """Create the tables in ``engine``'s database; copy the rows that fit (ids may differ)."""
+        async with engine.begin() as conn:
+            await conn.run_sync(self.create)
+        for table in self.tables:
+            if self.rows[table.name]:
+                with contextlib.suppress(exc.DBAPIError):  # rows pointing at the sample's ids
+                    async with engine.begin() as conn:
+                        await conn.execute(insert(table), self.rows[table.name])
+
+
+async def _other_tables() -> OtherTables | None:
+    def read(sync: Connection) -> OtherTables | None:
+        names = set(sa_inspect(sync).get_table_names()) - {"users", "posts"}
+        if not names:
+            return None
+        metadata = MetaData()
+        metadata.reflect(sync, only=sorted(names))
+        tables = [t for t in metadata.sorted_tables if t.name in names]
+        rows = {t.name: [dict(r._mapping) for r in sync.execute(select(t)).all()] for t in tables}
+        return OtherTables(tables, rows)
+
+    async with _learner_engine().connect() as conn:
+        return await conn.run_sync(read)
+
+
+@dataclass
 class Run:
     """One checker run on one dataset; ``changed`` is set after the block."""
 
@@ -302,12 +343,17 @@ async def on_dataset(url: URL, dataset: Dataset) -> AsyncIterator[Run]:
     set ``Run.changed`` if the database no longer holds what was loaded (the block committed)."""
     learner = _learner_engine()
     users, posts = (await learner_rows()) if dataset.learner else (dataset.users, dataset.posts)
+    others = await _other_tables()
     async with db.kit.using(url) as engine:
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _no_fsync)
         async with engine.begin() as conn:  # a previous dataset's tables (and DDL) go first
+            if others is not None:
+                await conn.run_sync(others.drop)
             await conn.run_sync(Base.metadata.drop_all)
         await _load(engine, users, posts)
+        if others is not None:
+            await others.copy(engine)
         loaded = await fingerprint(engine)
         run = Run(engine)
         checked_out: set[Any] = set()
