@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, MissingGreenlet, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -256,3 +256,28 @@ async def test_without_the_right_to_create_a_database_a_sqlite_file_is_used(
         verdict = await check("03.1", right.order_by(User.age.desc(), User.name))
     assert verdict.ok, verdict
     assert used == ["sqlite"] * 3  # one scratch SQLite file, loaded with each of 3 datasets
+
+
+async def test_the_learners_other_tables_are_in_the_scratch_database(
+    registry: dict[str, framework.Exercise], kit_db: AsyncEngine
+) -> None:
+    # A lesson's own models (lesson 13's app) live beside the kit's tables; checks need them.
+    async with kit_db.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(20))"))
+        await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'a'), (2, 'b')"))
+    seen: list[Any] = []
+
+    @exercise("99.7", "Notes", hint="none")
+    async def _notes(answer: Any) -> None:
+        async with db.engine.begin() as conn:
+            seen.append((await conn.execute(text("SELECT body FROM notes ORDER BY id"))).all())
+            await conn.execute(text("DELETE FROM notes"))  # only the scratch copy's
+
+    try:
+        assert (await check("99.7", 1)).ok
+        assert [[tuple(r) for r in rows] for rows in seen] == [[("a",), ("b",)]]
+        async with kit_db.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 2
+    finally:  # a server's test database is shared by the run's tests
+        async with kit_db.begin() as conn:
+            await conn.execute(text("DROP TABLE notes"))

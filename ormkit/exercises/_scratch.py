@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, Table, delete, event, exc, insert, select, text
+from sqlalchemy import Integer, MetaData, Table, delete, event, exc, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -311,6 +311,19 @@ class OtherTables:
                 with contextlib.suppress(exc.DBAPIError):  # rows pointing at the sample's ids
                     async with engine.begin() as conn:
                         await conn.execute(insert(table), self.rows[table.name])
+            if engine.dialect.name == "postgresql":
+                # Copied ids do not advance PostgreSQL sequences; move them past the rows.
+                for column in table.primary_key.columns:
+                    if not isinstance(column.type, Integer):
+                        continue
+                    async with engine.begin() as conn:
+                        await conn.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', "
+                                f"'{column.name}'), coalesce((SELECT max({column.name}) "
+                                f"FROM {table.name}), 0) + 1, false)"
+                            )
+                        )
 
 
 async def _other_tables() -> OtherTables | None:
