@@ -9,12 +9,16 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, MissingGreenlet, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm.exc import DetachedInstanceError
 
-from ormkit import User
+from ormkit import User, add_user, count_users, db
 from ormkit import exercises as framework
-from ormkit.exercises import Verdict, Wrong, check, exercise, exercises
+from ormkit.exercises import Verdict, Wrong, _scratch, check, exercise, exercises
+from ormkit.exercises._datasets import SAMPLE, SHIFTED
 from ormkit.exercises._support import compare_rows
 
 
@@ -134,3 +138,146 @@ async def test_an_answer_in_the_wrong_order_is_not_accepted(seeded: AsyncEngine)
     assert verdict.message == "the right rows, but in the wrong order: check your order_by()."
     descending = ascending.order_by(None).order_by(User.age.desc(), User.name)
     assert (await check("03.1", descending)).ok
+
+
+# ------------------------------------------------ datasets, scratch databases, explained errors
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (
+            PendingRollbackError("This Session's transaction has been rolled back"),
+            "your code kept using a session after one of its statements failed "
+            "(PendingRollbackError): roll back (or leave the session's block) after an error "
+            "before using the session again.",
+        ),
+        (
+            DetachedInstanceError("Instance <User at 0x7f3a> is not bound to a Session"),
+            "your code read an attribute of an object whose session was already closed "
+            "(DetachedInstanceError): read what you need, or load it up front, while the "
+            "session is open.",
+        ),
+        (
+            MissingGreenlet("greenlet_spawn has not been called; can't call await_() here."),
+            "your code read an attribute or relationship that was not loaded, which needs a "
+            "query async code cannot run implicitly (MissingGreenlet): load it up front "
+            "(selectinload, refresh) or await obj.awaitable_attrs.<name>.",
+        ),
+    ],
+)
+async def test_errors_inside_an_answer_are_explained(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine, error: Exception, sentence: str
+) -> None:
+    @exercise("99.3", "Raises", hint="none")
+    async def _run_it(answer: Any) -> None:
+        await answer()
+
+    async def answer() -> None:
+        raise error
+
+    verdict = await check("99.3", answer)
+    assert not verdict
+    assert verdict.message == sentence
+
+
+async def test_each_dataset_in_turn_in_a_scratch_database(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine
+) -> None:
+    seen: list[tuple[int, str]] = []
+
+    @exercise("99.4", "First user", hint="none", datasets=[SAMPLE, SHIFTED])
+    async def _first(answer: Any) -> None:
+        assert db.kit.engine is not file_db  # the kit points at the scratch database
+        async with db.async_session() as session:
+            first = (await session.execute(select(User.id, User.name).limit(1))).one()
+        seen.append(tuple(first))
+        if first[0] != answer:
+            raise Wrong(f"the first user's id is not {answer}.")
+
+    verdict = await check("99.4", 1)
+    assert not verdict.ok
+    assert verdict.datasets == 2
+    assert verdict.message == "With the sample rows with other ids: the first user's id is not 1."
+    assert verdict.line == (
+        "❌ 99.4 First user: not yet. With the sample rows with other ids: the first user's id "
+        "is not 1."
+    )
+    assert seen[0] == (1, "Alice")
+    assert seen[1][1] == "Mallory"  # the shifted ids put Mallory first
+    assert db.kit.engine is file_db
+
+
+def test_an_exercise_needs_a_dataset(registry: dict[str, framework.Exercise]) -> None:
+    with pytest.raises(ValueError, match=r"exercise '99\.5' needs at least one dataset"):
+
+        @exercise("99.5", "Nothing", hint="none", datasets=[])
+        async def _nothing(answer: Any) -> None:
+            pass
+
+
+async def test_a_commit_where_none_is_asked_for_is_reported(
+    registry: dict[str, framework.Exercise], file_db: AsyncEngine
+) -> None:
+    @exercise("99.6", "Reads", hint="none")
+    async def _reads(answer: Any) -> None:
+        await answer()
+
+    async def answer() -> None:
+        await add_user("Mallet", 30)
+
+    verdict = await check("99.6", answer)
+    assert verdict.message == (
+        "your answer committed changes to the database, which this exercise does not ask for "
+        "(nothing was kept: the check ran on a scratch copy of the data)."
+    )
+    assert await count_users() == 13
+
+
+async def test_without_the_right_to_create_a_database_a_sqlite_file_is_used(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used: list[str] = []
+
+    async def refused(admin: Any, name: str) -> None:
+        raise DBAPIError("CREATE DATABASE", {}, Exception("permission denied to create database"))
+
+    original_using = db.kit.using
+
+    def spy(url: Any, **kwargs: Any) -> Any:
+        used.append(make_url(url).get_backend_name())
+        return original_using(url, **kwargs)
+
+    monkeypatch.setattr(_scratch, "_create_server_database", refused)
+    async with db.kit.using(server_url):
+        await db.reset()
+        monkeypatch.setattr(db.kit, "using", spy)
+        right = select(User.name, User.age).where(User.age.between(30, 45))
+        verdict = await check("03.1", right.order_by(User.age.desc(), User.name))
+    assert verdict.ok, verdict
+    assert used == ["sqlite"] * 3  # one scratch SQLite file, loaded with each of 3 datasets
+
+
+async def test_the_learners_other_tables_are_in_the_scratch_database(
+    registry: dict[str, framework.Exercise], kit_db: AsyncEngine
+) -> None:
+    # A lesson's own models (lesson 13's app) live beside the kit's tables; checks need them.
+    async with kit_db.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(20))"))
+        await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'a'), (2, 'b')"))
+    seen: list[Any] = []
+
+    @exercise("99.7", "Notes", hint="none")
+    async def _notes(answer: Any) -> None:
+        async with db.engine.begin() as conn:
+            seen.append((await conn.execute(text("SELECT body FROM notes ORDER BY id"))).all())
+            await conn.execute(text("DELETE FROM notes"))  # only the scratch copy's
+
+    try:
+        assert (await check("99.7", 1)).ok
+        assert [[tuple(r) for r in rows] for rows in seen] == [[("a",), ("b",)]]
+        async with kit_db.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 2
+    finally:  # a server's test database is shared by the run's tests
+        async with kit_db.begin() as conn:
+            await conn.execute(text("DROP TABLE notes"))

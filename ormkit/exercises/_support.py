@@ -10,8 +10,8 @@ never changes the data; a commit the exercise did not ask for is reported as a m
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,21 @@ async def scratch_session(*, allow_commit: bool = False) -> AsyncIterator[AsyncS
                 await session.close()
             finally:
                 await outer.rollback()
+
+
+@contextmanager
+def objects_added(session: AsyncSession) -> Iterator[list[object]]:
+    """Record the objects ``session.add()``-ed in the block (the identity map forgets them)."""
+    added: list[object] = []
+
+    def record(sync_session: Any, instance: object) -> None:
+        added.append(instance)
+
+    event.listen(session.sync_session, "transient_to_pending", record)
+    try:
+        yield added
+    finally:
+        event.remove(session.sync_session, "transient_to_pending", record)
 
 
 def refuse_commit(session: AsyncSession) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from .. import db
 from ..models import User
 from . import Wrong, exercise
+from ._datasets import SAMPLE, SHIFTED
 from ._support import describe, require_coroutine_function
 
 
@@ -20,6 +22,7 @@ from ._support import describe, require_coroutine_function
     "a session factory whose objects stay readable after commit",
     hint="async_sessionmaker(...) takes the engine first; one keyword decides whether commit() "
     "expires every loaded attribute.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _session_factory(answer: Any) -> None:
     if not callable(answer) or isinstance(answer, type):
@@ -27,16 +30,18 @@ async def _session_factory(answer: Any) -> None:
     session = answer()
     if not isinstance(session, AsyncSession):
         raise Wrong(f"calling it gave {describe(session)}, not an AsyncSession.")
+    async with db.async_session() as kit_session:
+        first = (await kit_session.execute(select(func.min(User.id)))).scalar_one()
     async with session:
         try:
-            user = await session.get(User, 1)
+            user = await session.get(User, first)
         except SQLAlchemyError as exc:
             raise Wrong(
                 f"its session cannot read the kit's users ({type(exc).__name__}): "
                 "bind it to the kit's engine."
             ) from None
         if user is None:
-            raise Wrong("its session found no user 1: bind it to the kit's engine.")
+            raise Wrong("its session does not see the kit's users: bind it to the kit's engine.")
         await session.commit()
         # Reading an expired attribute would need IO that async code cannot do implicitly; ask
         # the object's state instead of triggering that failure.

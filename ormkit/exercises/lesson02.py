@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 from ..models import User
 from ..sql import show_sql
 from . import Wrong, exercise
-from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
+from ._datasets import SAMPLE, SHIFTED
+from ._support import (
+    describe,
+    objects_added,
+    refuse_commit,
+    require_coroutine_function,
+    scratch_session,
+)
 
 TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
 
@@ -19,6 +26,7 @@ TEAM = [("Pat", 33), ("Quinn", 29), ("Rae", 41)]
     "get a new user's id without committing",
     hint="session.add() only registers the object; one awaited session method sends the INSERT "
     "inside the open transaction (and fills in the id) without ending it.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _id_before_commit(answer: Any) -> None:
     require_coroutine_function(answer, "new_user_id(session) -> int")
@@ -39,14 +47,17 @@ async def _id_before_commit(answer: Any) -> None:
     "insert a team with one ORM bulk INSERT",
     hint="session.execute() takes insert(User) and, as a second argument, a list of dicts with "
     "one dict per row.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _bulk_team(answer: Any) -> None:
     require_coroutine_function(answer, "add_team(session)")
     async with scratch_session() as session:
         last_id = (await session.execute(select(func.max(User.id)))).scalar_one()
-        with show_sql(echo=False, transactions=False) as log:
+        with show_sql(echo=False, transactions=False) as log, objects_added(session) as added:
             await answer(session)
         refuse_commit(session)
+        # PostgreSQL batches flushed objects into one INSERT too: look for the objects instead.
+        as_objects = any(isinstance(obj, User) for obj in added)
         stmt = select(User.name, User.age).where(User.id > last_id).order_by(User.id)
         rows = (await session.execute(stmt)).all()
     got = [tuple(row) for row in rows]
@@ -60,12 +71,18 @@ async def _bulk_team(answer: Any) -> None:
             f"{log.inserts} INSERT statements ran; the point is a single statement "
             "for all the rows."
         )
+    if as_objects:
+        raise Wrong(
+            "the team went in as User objects flushed by the session; the point is one ORM "
+            "bulk INSERT statement, executed with a list of dicts."
+        )
 
 
 @exercise(
     "02.3",
     "add several users at once and return them with their ids",
     hint="session.add_all() takes a list of objects; the ids exist once the session has flushed.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _add_all(answer: Any) -> None:
     require_coroutine_function(answer, "add_pair(session) -> list[User]")

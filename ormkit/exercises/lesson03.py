@@ -9,6 +9,7 @@ from sqlalchemy.sql import Select
 
 from ..models import Post, User
 from . import Wrong, exercise
+from ._datasets import BOUNDS_AND_TIES, MORE_USERS, POST_COUNTS, SAMPLE, SHIFTED
 from ._support import compare_rows, plain_rows, require_select, scratch_session
 
 
@@ -28,6 +29,7 @@ async def _compare(
     "03.1",
     "names and ages of users aged 30 to 45, oldest first",
     hint="select two columns; between() includes both ends; order_by(User.age.desc()).",
+    datasets=[SAMPLE, BOUNDS_AND_TIES, SHIFTED],
 )
 async def _between(answer: Any) -> None:
     expected = (
@@ -42,6 +44,7 @@ async def _between(answer: Any) -> None:
     "03.2",
     "the second page of users by name, five per page",
     hint="sort by name first; a page is limit() rows after skipping offset() rows.",
+    datasets=[SAMPLE, MORE_USERS],
 )
 async def _page(answer: Any) -> None:
     expected = select(User).order_by(User.name, User.id).limit(5).offset(5)
@@ -53,6 +56,7 @@ async def _page(answer: Any) -> None:
     "post counts per user, only users with two posts or more",
     hint="select Post.user_id and func.count(); group_by() the user, filter groups with "
     "having(), order by user id.",
+    datasets=[SAMPLE, POST_COUNTS],
 )
 async def _having(answer: Any) -> None:
     count = func.count(Post.id)
@@ -66,6 +70,7 @@ async def _having(answer: Any) -> None:
     "03.4",
     "users older than the average age (a subquery)",
     hint="select(func.avg(User.age)).scalar_subquery() is a value you can compare User.age with.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _subquery(answer: Any) -> None:
     average = select(func.avg(User.age)).scalar_subquery()

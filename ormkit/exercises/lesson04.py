@@ -12,6 +12,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from ..models import User
 from ..sql import show_sql
 from . import Wrong, exercise
+from ._datasets import DUPLICATE_NAMES, LEARNER, SAMPLE, SHIFTED
 from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
 
 
@@ -20,6 +21,7 @@ from ._support import describe, refuse_commit, require_coroutine_function, scrat
     "exactly one user by name, or an error",
     hint="select the User entity and pick the result method that insists on exactly one row "
     "and gives the object, not a Row.",
+    datasets=[SAMPLE, SHIFTED, DUPLICATE_NAMES],
 )
 async def _exactly_one(answer: Any) -> None:
     require_coroutine_function(answer, "find_one(session, name) -> User")
@@ -55,6 +57,7 @@ async def _exactly_one(answer: Any) -> None:
     "04.2",
     "users younger than 25 as dictionaries",
     hint="select only name and age, order by age; result.mappings().all() gives dict-like rows.",
+    datasets=[LEARNER],  # the answer is a list computed in the notebook, from the learner's data
 )
 async def _mappings(answer: Any) -> None:
     async with scratch_session() as session:
@@ -82,6 +85,7 @@ async def _mappings(answer: Any) -> None:
     "every user with their posts, in one SELECT",
     hint="options(joinedload(User.posts)) loads the posts in the same query; its result needs "
     "one extra method call before scalars().all().",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _unique(answer: Any) -> None:
     require_coroutine_function(answer, "users_with_posts(session) -> list[User]")

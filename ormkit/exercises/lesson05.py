@@ -9,7 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Post, User
 from . import Wrong, exercise
-from ._support import describe, refuse_commit, require_coroutine_function, scratch_session
+from ._datasets import AGE_BOUNDS, MORE_SQL, SAMPLE, SHIFTED
+from ._support import (
+    Entity,
+    describe,
+    plain_rows,
+    refuse_commit,
+    require_coroutine_function,
+    scratch_session,
+)
 
 
 async def _ages(session: AsyncSession) -> dict[int, int]:
@@ -21,6 +29,7 @@ async def _ages(session: AsyncSession) -> dict[int, int]:
     "05.1",
     "one UPDATE: everyone over 60 gets a year older",
     hint="update(User).where(...).values(age=...) can use the column itself: User.age + 1.",
+    datasets=[SAMPLE, AGE_BOUNDS],
 )
 async def _older(answer: Any) -> None:
     if not isinstance(answer, Update):
@@ -46,19 +55,25 @@ async def _older(answer: Any) -> None:
     "delete the posts that mention SQL and return what was deleted",
     hint="delete(Post) filters with where() like a select; contains() is LIKE '%...%'; the "
     "statement has a method that adds RETURNING.",
+    datasets=[SAMPLE, MORE_SQL],
 )
 async def _delete_returning(answer: Any) -> None:
     if not isinstance(answer, Delete):
         raise Wrong(f"expected a delete(Post)... statement, got {describe(answer)}.")
     async with scratch_session() as session:
         stmt = select(Post.id, Post.title).where(Post.title.contains("SQL")).order_by(Post.id)
-        expected = [tuple(row) for row in (await session.execute(stmt)).all()]
+        expected = sorted((tuple(row) for row in (await session.execute(stmt)).all()), key=repr)
         all_before = (await session.execute(select(Post.id))).scalars().all()
         if not answer.exported_columns:  # the columns of its RETURNING clause, if any
             raise Wrong("the statement has no RETURNING: it would not say what it deleted.")
         result = await session.execute(answer)
-        got = sorted(tuple(row) for row in result.all())
+        got = sorted(plain_rows(result.all()), key=repr)
         left = (await session.execute(select(Post.id))).scalars().all()
+    if got and any(isinstance(value, Entity) for value in got[0]):
+        raise Wrong(
+            "RETURNING gives whole Post objects; return the two columns asked for, the id and "
+            "the title."
+        )
     if got and len(got[0]) != 2:
         raise Wrong(f"RETURNING gives {len(got[0])} column(s), expected the id and the title.")
     if len(all_before) - len(left) != len(expected):
@@ -72,19 +87,27 @@ async def _delete_returning(answer: Any) -> None:
     "a birthday: change one user through the ORM",
     hint="session.get(User, user_id) returns the object or None; change its attribute and "
     "flush, the unit of work writes the UPDATE.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _birthday(answer: Any) -> None:
     require_coroutine_function(answer, "birthday(session, user_id) -> int | None")
     async with scratch_session() as session:
         before = await _ages(session)
-        new_age = await answer(session, 1)
+        uid = sorted(before)[len(before) // 2]  # not the first user: an id from the data
+        new_age = await answer(session, uid)
         refuse_commit(session)
-        if new_age != before[1] + 1:
+        if new_age != before[uid] + 1:
             raise Wrong(
-                f"for user 1 (age {before[1]}) it returned {new_age!r}, expected the new age."
+                f"for user {uid} (age {before[uid]}) it returned {new_age!r}, expected the new age."
+            )
+        with session.no_autoflush:  # the checker's own SELECT must not send the change for it
+            sent = await _ages(session)
+        if sent[uid] != before[uid] + 1:
+            raise Wrong(
+                f"the database still has user {uid}'s old age: the change was not sent (flush it)."
             )
         try:
-            missing = await answer(session, 999)
+            missing = await answer(session, max(before) + 1000)
         except Exception as exc:  # crashing on a missing user is the mistake itself
             raise Wrong(
                 f"for a user id that does not exist it raised {type(exc).__name__}; it should "
@@ -96,8 +119,6 @@ async def _birthday(answer: Any) -> None:
                 f"for a user id that does not exist it returned {missing!r}, expected None."
             )
         after = await _ages(session)
-    if after[1] != before[1] + 1:
-        raise Wrong("the database still has user 1's old age: the change was not sent (flush it).")
-    others = [i for i in before if i != 1 and after.get(i) != before[i]]
+    others = [i for i in before if i != uid and after.get(i) != before[i]]
     if others:
         raise Wrong(f"it also changed the ages of users {others}.")

@@ -16,6 +16,7 @@ from ..models import Post, User
 from ..sql import show_sql
 from ..teaching import never_awaited
 from . import Wrong, exercise
+from ._datasets import DUPLICATE_NAMES, POST_COUNTS, SAMPLE, SHIFTED
 from ._support import (
     CHECKER_PREFIX,
     compare_rows,
@@ -42,6 +43,7 @@ async def _add_checker_rows(session: AsyncSession) -> None:
     "users without posts",
     hint="Keep every user with an outer join, then keep the rows whose post side is missing "
     "(.is_(None)); order by User.id.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _users_without_posts(answer: Any) -> None:
     stmt = require_select(answer)
@@ -73,6 +75,7 @@ async def _users_without_posts(answer: Any) -> None:
     "posts per user",
     hint="Select User.name and func.count() of a Post column over an outer join, group by the "
     "user and order by User.id; count(*) counts 1 for a user without posts.",
+    datasets=[SAMPLE, DUPLICATE_NAMES, POST_COUNTS],
 )
 async def _posts_per_user(answer: Any) -> None:
     stmt = require_select(answer)
@@ -87,6 +90,11 @@ async def _posts_per_user(answer: Any) -> None:
     if got and len(got[0]) != 2:
         raise Wrong(f"each row should be (name, number of posts); yours have {len(got[0])} values.")
     if len(got) < len(expected):
+        if {row[0] for row in got} >= {row[0] for row in expected}:
+            raise Wrong(
+                "two users with the same name came out as one row: group by the user's id, "
+                "not by a column that several users can share."
+            )
         raise Wrong("some users are missing: the ones without posts (an inner join drops them).")
     wrong_counts = [
         (name, count, want)
@@ -104,6 +112,7 @@ async def _posts_per_user(answer: Any) -> None:
     "load every user's posts up front",
     hint="Give select(User) a loader option for User.posts (the lesson shows two); order by "
     "User.id.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _posts_loaded_up_front(answer: Any) -> None:
     stmt = require_select(answer)

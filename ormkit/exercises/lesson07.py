@@ -15,6 +15,7 @@ from .. import db
 from ..frames import read_frame
 from ..models import Post, User
 from . import Wrong, exercise
+from ._datasets import DUPLICATE_NAMES, LEARNER, SAMPLE, SHIFTED
 from ._support import describe, require_coroutine_function, require_select
 
 
@@ -49,6 +50,7 @@ def _compare_frames(got: Any, expected: pd.DataFrame, *, what: str = "DataFrame"
     "posts with their authors",
     hint="select() Post.id, Post.title and User.name with .label(...) for the new names, join "
     "the two models, order by Post.id.",
+    datasets=[SAMPLE, SHIFTED, DUPLICATE_NAMES],
 )
 async def _posts_with_authors(answer: Any) -> None:
     stmt = require_select(answer)
@@ -73,6 +75,7 @@ async def _posts_with_authors(answer: Any) -> None:
     "users and posts per age decade",
     hint="Give each user a decade (age // 10 * 10), then groupby it and agg a count of users "
     "and a sum of posts; reset_index() makes decade a column.",
+    datasets=[LEARNER],  # a DataFrame computed in the notebook from the learner's data
 )
 async def _per_decade(answer: Any) -> None:
     n_posts = select(func.count(Post.id)).where(Post.user_id == User.id).scalar_subquery()
@@ -97,6 +100,7 @@ async def _per_decade(answer: Any) -> None:
     "pandas through run_sync",
     hint="Inside async with engine.connect() as conn, await conn.run_sync(...) a function that "
     "calls pd.read_sql(stmt, sync_conn); order by User.id.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _read_sql_bridge(answer: Any) -> None:
     require_coroutine_function(answer, "users_frame()")

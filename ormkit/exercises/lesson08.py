@@ -16,6 +16,7 @@ from .. import db
 from ..models import Post, User
 from ..teaching import never_awaited
 from . import Wrong, exercise
+from ._datasets import DUPLICATE_NAMES, SAMPLE, SHIFTED
 from ._support import (
     delete_checker_rows,
     describe,
@@ -29,12 +30,18 @@ from ._support import (
     "post titles through the relationship",
     hint="Load the user with a loader option for User.posts, or await "
     "user.awaitable_attrs.posts, while the session is open.",
+    datasets=[SAMPLE, SHIFTED],
 )
 async def _titles_through_relationship(answer: Any) -> None:
     require_coroutine_function(answer, "post_titles(user_id)")
     async with db.async_session() as session:
         rows = (await session.execute(select(Post.user_id, Post.title).order_by(Post.id))).all()
-    for user_id in (1, 6, 4):
+        user_ids = (await session.execute(select(User.id).order_by(User.id))).scalars().all()
+    # The user with the most posts, the first without any, the next with the most.
+    counts = {uid: sum(1 for u, _ in rows if u == uid) for uid in user_ids}
+    busiest = sorted(user_ids, key=lambda uid: (-counts[uid], uid))
+    picked = [busiest[0], *(uid for uid in user_ids if counts[uid] == 0)][:2] + busiest[1:2]
+    for user_id in picked:
         with never_awaited():  # a failed lazy load leaves the driver's cursor() un-awaited
             try:
                 got = await answer(user_id)
@@ -60,12 +67,14 @@ async def _titles_through_relationship(answer: Any) -> None:
     "concurrent look-ups, one session each",
     hint="Write a small coroutine that opens its own async_session() and gets one user; "
     "asyncio.gather one call of it per id.",
+    datasets=[SAMPLE, SHIFTED, DUPLICATE_NAMES],
 )
 async def _concurrent_lookups(answer: Any) -> None:
     require_coroutine_function(answer, "user_names(user_ids)")
-    ids = [3, 1, 12, 5]
     async with db.async_session() as session:
         names = dict((await session.execute(select(User.id, User.name))).all())
+    in_order = sorted(names)
+    ids = [in_order[i] for i in (2, 0, 11, 4) if i < len(in_order)]  # not in id order
     engine = db.engine
     await engine.dispose()  # a cold pool: a shared session fails here as it would in real use
     opened = 0
@@ -102,6 +111,7 @@ async def _concurrent_lookups(answer: Any) -> None:
     "read a new user after commit",
     hint="With expire_on_commit=True, commit() expires every attribute: read what you need "
     "before committing, refresh the object, or use a sessionmaker with expire_on_commit=False.",
+    commits=True,
 )
 async def _read_after_commit(answer: Any) -> None:
     require_coroutine_function(answer, "add_and_describe(name, age)")

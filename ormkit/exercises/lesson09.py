@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import db
 from ..models import Post, User
 from . import Wrong, exercise
+from ._datasets import LEARNER, SAMPLE, SHIFTED
 from ._support import (
     CHECKER_PREFIX,
     delete_checker_rows,
@@ -36,6 +37,7 @@ async def _titles_of(name: str) -> list[str] | None:
     "a user and their posts: all or nothing",
     hint="Do everything inside one async with async_session.begin() as session: block, "
     "flushing to get the user's id; don't commit in between.",
+    commits=True,
 )
 async def _all_or_nothing(answer: Any) -> None:
     require_coroutine_function(answer, "add_user_with_posts(name, age, titles)")
@@ -64,10 +66,22 @@ async def _all_or_nothing(answer: Any) -> None:
     "skip the bad posts with savepoints",
     hint="One transaction for all; each post in its own async with session.begin_nested(): "
     "block, catching IntegrityError around it.",
+    datasets=[SAMPLE, SHIFTED],
+    commits=True,
 )
 async def _skip_bad_posts(answer: Any) -> None:
     require_coroutine_function(answer, "add_posts(pairs)")
-    pairs = [(1, "Checker A"), (999_999, "Checker B"), (2, "Checker C"), (999_998, "Checker D")]
+    async with db.async_session() as session:
+        first, second = (
+            await session.execute(select(User.id).order_by(User.id).limit(2))
+        ).scalars()
+    nobody = first + 999_999
+    pairs = [
+        (first, "Checker A"),
+        (nobody, "Checker B"),
+        (second, "Checker C"),
+        (nobody - 1, "Checker D"),
+    ]
     commits = 0
 
     def count_commit(conn: Any) -> None:
@@ -87,7 +101,7 @@ async def _skip_bad_posts(answer: Any) -> None:
             kept = sorted((await session.execute(stmt)).all())
         if kept == []:
             raise Wrong("nothing was stored: the good posts should be kept and committed.")
-        if kept != [(1, "Checker A"), (2, "Checker C")]:
+        if kept != [(first, "Checker A"), (second, "Checker C")]:
             raise Wrong(f"{len(kept)} posts were kept; only the ones whose user exists should be.")
         if got != 2:
             raise Wrong(f"it should return how many posts were added, got {describe(got)}.")
@@ -104,6 +118,7 @@ async def _skip_bad_posts(answer: Any) -> None:
     "09.3",
     "what does the reader see?",
     hint="Until COMMIT, a change is visible only inside the transaction that made it.",
+    datasets=[LEARNER],  # "for the database as it is now": the learner's number of users
 )
 async def _reader_sees(answer: Any) -> None:
     if not (isinstance(answer, tuple) and len(answer) == 3):

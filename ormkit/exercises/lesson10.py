@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import asyncpg
 
 from ..models import User
 from . import Wrong, exercise
+from ._datasets import NAME_CASES, SAMPLE
 from ._support import compare_rows, describe, plain_rows, require_select, scratch_session
 
 
@@ -22,6 +23,7 @@ def _one_line(sql: Any) -> str:
     "users whose name starts with 'a' or 'A', the same on every backend",
     hint="LIKE is case-insensitive on SQLite but not on PostgreSQL; ilike() is portable. "
     "Order by id.",
+    datasets=[SAMPLE, NAME_CASES],
 )
 async def _portable_search(answer: Any) -> None:
     stmt = require_select(answer)
