@@ -15,16 +15,20 @@ MySQL/MariaDB   the driver's executemany of plain tuples (sent     connectorx (R
                                                                    the driver's tuples made
                                                                    Arrow columns at once, with
                                                                    the garbage collector paused
-SQLite          the driver's executemany of plain tuples           ADBC's SQLite driver: rows
-                                                                   straight into Arrow columns
+SQLite          the driver's executemany of plain tuples           the driver's tuples made
+                                                                   Arrow columns at once, with
+                                                                   the garbage collector paused
 ==============  =================================================  ============================
 
 Every fast path runs on the same connection, in the same begun transaction, as the plain path
 would (``COPY`` never autocommits; ``session=`` still means "inside the caller's transaction"),
-except two reads that open a connection of their own (ADBC on a SQLite file, read-only;
-connectorx on MariaDB/MySQL), taken only when the connection they replace holds no uncommitted
-changes. Arrow paths need the optional extra ``ormkit[fast]`` (pyarrow, adbc-driver-sqlite,
-connectorx); without it, or for anything a fast path
+except one read that opens a connection of its own (connectorx on MariaDB/MySQL), taken only
+when the connection it replaces holds no uncommitted changes. Not ADBC on SQLite, although it
+reads a file fastest: its driver carries a second copy of the SQLite library, and two copies in
+one process do not see each other's POSIX locks on the same file
+(https://www.sqlite.org/howtocorrupt.html, 2.2.1): its connection rebuilt the WAL index under the
+kit's writers, which then read "database disk image is malformed". Arrow paths need the optional
+extra ``ormkit[fast]`` (pyarrow, connectorx); without it, or for anything a fast path
 cannot reproduce exactly (a column type other than integer or text, an in-memory database, an
 Enum...), the plain path runs. Which path ran is logged on the ``ormkit.fast`` logger (DEBUG),
 recorded by :func:`trace`, and each statement a fast path sends is shown by ``show_sql()``.
@@ -44,7 +48,6 @@ from sqlalchemy import Enum, Integer, String, exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
-from .config import sqlite_file
 from .models import User
 
 if TYPE_CHECKING:
@@ -68,9 +71,7 @@ def arrow_available() -> bool:
     """
     import importlib.util
 
-    return all(
-        importlib.util.find_spec(name) is not None for name in ("pyarrow", "adbc_driver_sqlite")
-    )
+    return importlib.util.find_spec("pyarrow") is not None
 
 
 @contextmanager
@@ -272,12 +273,13 @@ async def read(conn: AsyncConnection, stmt: Any, *, unwritten: bool = False) -> 
                 return df
         return await _read_cursor(conn, sql, params, names, types)
     if not arrow_available():
-        _report("read_frame", "plain (pyarrow / ADBC not installed: pip install 'ormkit[fast]')")
+        _report("read_frame", "plain (pyarrow not installed: pip install 'ormkit[fast]')")
         return None
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
         return await _read_copy(conn, sql, params, names, types)
     if dialect.name == "sqlite":
-        return await _read_adbc(conn, sql, params, names, types)
+        # On the kit's own connection (see the module docstring: never a second SQLite library).
+        return await _read_cursor(conn, sql, params, names, types)
     _report("read_frame", f"plain (no fast path for {dialect.name}+{dialect.driver})")
     return None
 
@@ -303,9 +305,11 @@ async def _read_cursor(
             df = pd.DataFrame.from_records(records, columns=list(names), coerce_float=False)
             integer = [isinstance(t, Integer) for t in types]
             df = _tidy_dtypes(_fix_integer_dtypes(df, integer), types)
-            _report("read_frame", "plain tuples into pandas (asyncmy)")
+            _report("read_frame", f"plain tuples into pandas ({conn.dialect.driver})")
         else:
-            _report("read_frame", "plain tuples into Arrow columns, GC paused (asyncmy)")
+            _report(
+                "read_frame", f"plain tuples into Arrow columns, GC paused ({conn.dialect.driver})"
+            )
         del records, result, cursor  # freed by reference counting, never seen by the GC
     return df
 
@@ -441,46 +445,6 @@ async def _read_copy(
         return None
     _report("read_frame", "COPY TO STDOUT as CSV, parsed by pyarrow.csv (Arrow columns)")
     return df
-
-
-async def _read_adbc(
-    conn: AsyncConnection, sql: str, params: tuple[Any, ...], names: Sequence[str], types: Any
-) -> pd.DataFrame | None:
-    import asyncio
-
-    path = sqlite_file(conn.engine.url)
-    if path is None:
-        _report("read_frame", "plain (in-memory SQLite: no other connection can see it)")
-        return None
-    raw = await conn.get_raw_connection()
-    if getattr(raw.driver_connection, "in_transaction", True):
-        # Uncommitted changes live only on this connection; another one would not see them.
-        _report("read_frame", "plain (the connection has uncommitted changes)")
-        return None
-    _announce(conn, sql, params, False)
-    import urllib.parse
-
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-    try:
-        # A worker thread, as aiosqlite does for sqlite3: the event loop stays free meanwhile.
-        table = await asyncio.to_thread(_adbc_fetch, uri, sql, params)
-    except Exception as error:  # e.g. an SQL function newer than ADBC's bundled SQLite
-        _report("read_frame", f"plain (ADBC SQLite refused it: {type(error).__name__})")
-        return None
-    df = _arrow_frame(table, names, types)
-    if df is None:
-        _report("read_frame", "plain (ADBC inferred other column types)")
-        return None
-    _report("read_frame", "ADBC SQLite, rows straight into Arrow columns")
-    return df
-
-
-def _adbc_fetch(uri: str, sql: str, params: tuple[Any, ...]) -> Any:
-    import adbc_driver_sqlite.dbapi
-
-    with adbc_driver_sqlite.dbapi.connect(uri) as adbc, adbc.cursor() as cursor:
-        cursor.execute(sql, params if params else None)
-        return cursor.fetch_arrow_table()
 
 
 def _arrow_frame(table: Any, names: Sequence[str], types: Sequence[Any]) -> pd.DataFrame | None:
