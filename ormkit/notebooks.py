@@ -29,6 +29,8 @@ PACKAGED_LESSONS = _PACKAGE / "lessons"
 NOTEBOOK_DIR = CHECKOUT_LESSONS if CHECKOUT_LESSONS.is_dir() else PACKAGED_LESSONS
 KERNEL = "python3"
 CELL_TIMEOUT = 300
+# A kernel that dies before it answers is started again, on new ports, up to this many times.
+KERNEL_START_ATTEMPTS = 3
 
 # A DeprecationWarning fails a notebook when it is raised in a cell (module __main__) or
 # attributed to a library the lessons teach. SQLAlchemy and pandas point their warnings at the
@@ -155,6 +157,30 @@ def strict_kernels() -> Iterator[dict[str, str]]:
         yield env
 
 
+async def start_kernel(client: Any, **kwargs: Any) -> None:
+    """Start ``client``'s kernel (an nbclient ``NotebookClient``) and connect to it.
+
+    jupyter_client picks free ports and writes them down for the kernel, which binds them a
+    moment later; a kernel starting meanwhile in another process can take one of them first
+    (jupyter/jupyter_client#487), and the new kernel dies with "Address already in use" before
+    it runs anything. That start is retried on new ports, up to :data:`KERNEL_START_ATTEMPTS`
+    times; any other failure, and a kernel that does not answer in time, is raised at once.
+    ``kwargs`` go to the kernel manager's ``start_kernel`` (``env=``, for one). The client's
+    own ``execute`` / ``async_setup_kernel`` then run on this kernel and shut it down after.
+    """
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        client.km = client.create_kernel_manager()
+        await client.async_start_new_kernel(**kwargs)
+        try:
+            # On failure nbclient has already shut the kernel down and dropped its manager.
+            await client.async_start_new_kernel_client()
+        except RuntimeError as error:
+            if "died before replying" not in str(error) or attempt == KERNEL_START_ATTEMPTS:
+                raise
+            continue
+        return
+
+
 def execute(
     path: Path,
     *,
@@ -168,6 +194,7 @@ def execute(
     outcome's ``error`` names the cell and the exception.
     """
     import nbformat
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -186,9 +213,14 @@ def execute(
     error = None
     failed: dict[str, Any] = {}
     # No deprecated API in any lesson: the same rule as under nbval (notebooks/conftest.py).
+
+    async def start_and_run() -> None:
+        await start_kernel(client)
+        await client.async_execute()
+
     with strict_kernels() as strict, environ({**env, **strict}):
         try:
-            client.execute()
+            run_sync(start_and_run)()
         except CellExecutionError as exc:
             error = _summarize(str(exc))
             failed = _failed_cell(nb, exc)

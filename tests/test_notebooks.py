@@ -12,24 +12,29 @@ Both halves are proved on real kernels, under ``ormkit check`` and under nbval:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nbfiles import write_notebook
 
 from ormkit import cli
 from ormkit.notebooks import (
+    KERNEL_START_ATTEMPTS,
     STRICT_MODULE_PATTERN,
     _without_global_deprecation_errors,
     copy_lessons,
     execute,
     lesson_files,
+    start_kernel,
     strict_kernels,
 )
 
@@ -359,3 +364,80 @@ def test_regen_refuses_to_edit_an_installed_copy(
         notebooks.main([])
     assert exit_.value.code == 2
     assert "installed copy" in capsys.readouterr().err
+
+
+class _FlakyClient:
+    """Stands in for nbclient's client: its first kernels die with ``errors``, in order."""
+
+    def __init__(self, *errors: str) -> None:
+        self.errors = list(errors)
+        self.managers = 0
+        self.km: object | None = None
+
+    def create_kernel_manager(self) -> object:
+        self.managers += 1
+        return object()
+
+    async def async_start_new_kernel(self, **kwargs: object) -> None:
+        assert self.km is not None
+
+    async def async_start_new_kernel_client(self) -> None:
+        if self.errors:
+            self.km = None  # as nbclient does after shutting the dead kernel down
+            raise RuntimeError(self.errors.pop(0))
+
+
+def test_a_kernel_that_died_at_start_is_started_again_a_few_times() -> None:
+    died = "Kernel died before replying to kernel_info"
+    client = _FlakyClient(*[died] * (KERNEL_START_ATTEMPTS - 1))
+    asyncio.run(start_kernel(client))
+    assert client.managers == KERNEL_START_ATTEMPTS and client.km is not None
+
+    client = _FlakyClient(*[died] * KERNEL_START_ATTEMPTS)
+    with pytest.raises(RuntimeError, match="died before replying"):
+        asyncio.run(start_kernel(client))
+    assert client.managers == KERNEL_START_ATTEMPTS
+
+
+def test_other_kernel_start_failures_are_not_retried() -> None:
+    client = _FlakyClient("Kernel info received message content has no 'language_info' key")
+    with pytest.raises(RuntimeError, match="language_info"):
+        asyncio.run(start_kernel(client))
+    assert client.managers == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempts", [1, KERNEL_START_ATTEMPTS])
+def test_a_kernel_whose_port_was_taken_meanwhile_starts_on_new_ports(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, attempts: int
+) -> None:
+    # What another kernel starting at the same moment does (jupyter/jupyter_client#487): it binds
+    # a port this kernel was told to use. With one attempt, the run fails as it did in CI.
+    from nbclient import NotebookClient
+
+    monkeypatch.setattr("ormkit.notebooks.KERNEL_START_ATTEMPTS", attempts)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    managers: list[Any] = []
+    create = NotebookClient.create_kernel_manager
+
+    def first_on_a_taken_port(self: NotebookClient) -> Any:
+        km = create(self)
+        if not managers:
+            km.cache_ports = False  # else jupyter_client hands out ports of its own choosing
+            km.shell_port = taken.getsockname()[1]
+        managers.append(km)
+        return km
+
+    monkeypatch.setattr(NotebookClient, "create_kernel_manager", first_on_a_taken_port)
+    try:
+        outcome = execute(write_notebook(tmp_path / "ok.ipynb", "print(6 * 7)"))
+    finally:
+        taken.close()
+    if attempts == 1:
+        assert not outcome.ok and "Kernel died before replying" in (outcome.error or "")
+        assert len(managers) == 1
+    else:
+        assert outcome.ok, outcome.error
+        assert len(managers) == 2

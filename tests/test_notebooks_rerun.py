@@ -32,7 +32,14 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from ormkit.notebooks import CELL_TIMEOUT, KERNEL, NOTEBOOK_DIR, coalesce_streams, discover
+from ormkit.notebooks import (
+    CELL_TIMEOUT,
+    KERNEL,
+    NOTEBOOK_DIR,
+    coalesce_streams,
+    discover,
+    start_kernel,
+)
 
 IGNORE_TAG = "nbval-ignore-output"
 # Kernels wait on the database and on ZMQ much of the time; a little more than one per core keeps
@@ -114,7 +121,8 @@ async def _each_cell_twice(path: Path, data_dir: Path, problems: list[str]) -> A
     """One top-to-bottom run, each code cell executed twice in a row; the first outputs kept."""
     nb = nbformat.read(path, as_version=4)
     client = _client(nb, path)
-    async with client.async_setup_kernel(env=_environment(data_dir)):
+    await start_kernel(client, env=_environment(data_dir))
+    async with client.async_setup_kernel():
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -146,7 +154,9 @@ async def _each_cell_twice(path: Path, data_dir: Path, problems: list[str]) -> A
 
 async def _restart_and_run_all(path: Path, data_dir: Path) -> Any:
     nb = nbformat.read(path, as_version=4)
-    await _client(nb, path).async_execute(env=_environment(data_dir))
+    client = _client(nb, path)
+    await start_kernel(client, env=_environment(data_dir))
+    await client.async_execute()
     return nb
 
 
