@@ -14,16 +14,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
+import nbval.kernel
 import pytest
 
 from ormkit.config import environ, resolve, scratch_data_dir
-from ormkit.notebooks import strict_kernels
+from ormkit.notebooks import start_again_if_it_died, strict_kernels
 
 _stack = contextlib.ExitStack()
+_nbval_start_new_kernel = nbval.kernel.start_new_kernel
+
+
+def start_new_kernel(**kwargs: Any) -> Any:
+    """nbval's kernel start, repeated when the kernel died before it answered.
+
+    A kernel starting at the same moment in another worker can take a port this one was told to
+    bind (jupyter/jupyter_client#487); ``ormkit check`` starts again on new ports, and so does
+    nbval here (:func:`ormkit.notebooks.start_again_if_it_died`).
+    """
+    return start_again_if_it_died(_nbval_start_new_kernel, **kwargs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    nbval.kernel.start_new_kernel = start_new_kernel
     if resolve().is_default:  # not when $ORMKIT_DATABASE_URL names a database
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         _stack.enter_context(scratch_data_dir(f"ormkit-nbval-{worker}-"))
@@ -31,4 +45,5 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    nbval.kernel.start_new_kernel = _nbval_start_new_kernel
     _stack.close()

@@ -13,11 +13,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import environ
 
@@ -31,6 +31,8 @@ KERNEL = "python3"
 CELL_TIMEOUT = 300
 # A kernel that dies before it answers is started again, on new ports, up to this many times.
 KERNEL_START_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 # A DeprecationWarning fails a notebook when it is raised in a cell (module __main__) or
 # attributed to a library the lessons teach. SQLAlchemy and pandas point their warnings at the
@@ -175,10 +177,31 @@ async def start_kernel(client: Any, **kwargs: Any) -> None:
             # On failure nbclient has already shut the kernel down and dropped its manager.
             await client.async_start_new_kernel_client()
         except RuntimeError as error:
-            if "died before replying" not in str(error) or attempt == KERNEL_START_ATTEMPTS:
+            if not died_at_start(error) or attempt == KERNEL_START_ATTEMPTS:
                 raise
             continue
         return
+
+
+def start_again_if_it_died(start: Callable[..., T], **kwargs: Any) -> T:
+    """``start(**kwargs)``, called again (new ports) while the kernel it starts dies at once.
+
+    For a synchronous starter that shuts a dead kernel down before it raises, like
+    ``jupyter_client.start_new_kernel`` and nbval's copy of it (``notebooks/conftest.py``);
+    the same rule as :func:`start_kernel`.
+    """
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            return start(**kwargs)
+        except RuntimeError as error:
+            if not died_at_start(error) or attempt == KERNEL_START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def died_at_start(error: BaseException) -> bool:
+    """Whether ``error`` is jupyter_client's word for a kernel that died before it answered."""
+    return isinstance(error, RuntimeError) and "died before replying" in str(error)
 
 
 def execute(

@@ -13,6 +13,8 @@ Both halves are proved on real kernels, under ``ormkit check`` and under nbval:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -34,6 +36,7 @@ from ormkit.notebooks import (
     copy_lessons,
     execute,
     lesson_files,
+    start_again_if_it_died,
     start_kernel,
     strict_kernels,
 )
@@ -404,6 +407,44 @@ def test_other_kernel_start_failures_are_not_retried() -> None:
     with pytest.raises(RuntimeError, match="language_info"):
         asyncio.run(start_kernel(client))
     assert client.managers == 1
+
+
+def test_nbvals_kernels_are_started_again_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbval.kernel
+
+    died = RuntimeError("Kernel died before replying to kernel_info")
+    outcomes: list[Any] = [died, died, ("km", "kc")]
+    calls: list[dict[str, Any]] = []
+
+    def flaky(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    assert start_again_if_it_died(flaky, kernel_name="python3") == ("km", "kc")
+    assert calls == [{"kernel_name": "python3"}] * 3
+    with pytest.raises(RuntimeError, match="Kernel didn't respond"):
+        start_again_if_it_died(lambda: (_ for _ in ()).throw(RuntimeError("Kernel didn't respond")))
+
+    # notebooks/conftest.py puts it in nbval's place while pytest runs, and puts nbval's back.
+    monkeypatch.setattr(nbval.kernel, "start_new_kernel", flaky)
+    path = REPO / "notebooks" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("lessons_conftest", path)
+    assert spec is not None and spec.loader is not None
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    monkeypatch.setattr(conftest, "_stack", contextlib.ExitStack())
+    monkeypatch.setenv("ORMKIT_DATABASE_URL", "sqlite+aiosqlite://")  # no scratch folder needed
+    outcomes[:] = [died, ("km", "kc")]
+    conftest.pytest_configure(None)
+    try:
+        assert nbval.kernel.start_new_kernel is not flaky
+        assert nbval.kernel.start_new_kernel(startup_timeout=60) == ("km", "kc")
+    finally:
+        conftest.pytest_unconfigure(None)
+    assert nbval.kernel.start_new_kernel is flaky
 
 
 @pytest.mark.slow
