@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DATA_DIR_ENV_VAR, ENV_VAR
+from .notebooks import KERNEL_DIED_AT_START, KERNEL_START_ATTEMPTS
 from .student import EXERCISE_TAG, SOLUTION_TAG
 
 CELL_TIMEOUT = 30  # seconds a cell may run before nbgrader interrupts it (an endless loop)
@@ -372,17 +373,11 @@ def autograde(
         if progress:
             progress(student)
         before = {k: v for k, v in _grades(course, assignment).items() if k[0] != student}
-        with tempfile.TemporaryDirectory(prefix="ormkit-grade-") as tmp:
-            env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-            env[DATA_DIR_ENV_VAR] = str(Path(tmp) / "data")  # this submission's database
-            env["IPYTHONDIR"] = str(_startup_dir(Path(tmp) / "ipython"))
-            env.pop("JUPYTERHUB_USER", None)
-            args = ["autograde", assignment, "--student", student, "--force"]
-            try:
-                done = _nbgrader(course, args, env=env, timeout=submission_timeout)
-            except subprocess.TimeoutExpired:
-                results.append(Graded(student, False, f"stopped after {submission_timeout:g}s"))
-                continue
+        try:
+            done = _autograde_one(course, assignment, student, submission_timeout)
+        except subprocess.TimeoutExpired:
+            results.append(Graded(student, False, f"stopped after {submission_timeout:g}s"))
+            continue
         if _kit_digest() != kit:
             raise GradingError(
                 f"grading {student}'s submission changed the kit's files in {_PACKAGE}: restore "
@@ -397,6 +392,28 @@ def autograde(
         ok = done.returncode == 0
         results.append(Graded(student, ok, "" if ok else done.stdout[-2000:]))
     return results
+
+
+def _autograde_one(
+    course: Path, assignment: str, student: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``nbgrader autograde`` of one submission, on a scratch database of its own.
+
+    Run again (up to ``KERNEL_START_ATTEMPTS`` times) when a kernel died before it answered,
+    which happens when another process took one of the ports it was told to bind
+    (:func:`ormkit.notebooks.start_kernel`): none of the submission had run.
+    """
+    for _ in range(KERNEL_START_ATTEMPTS):
+        with tempfile.TemporaryDirectory(prefix="ormkit-grade-") as tmp:
+            env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+            env[DATA_DIR_ENV_VAR] = str(Path(tmp) / "data")  # this submission's database
+            env["IPYTHONDIR"] = str(_startup_dir(Path(tmp) / "ipython"))
+            env.pop("JUPYTERHUB_USER", None)
+            args = ["autograde", assignment, "--student", student, "--force"]
+            done = _nbgrader(course, args, env=env, timeout=timeout)
+        if done.returncode == 0 or KERNEL_DIED_AT_START not in done.stdout:
+            break
+    return done
 
 
 @dataclass(frozen=True)

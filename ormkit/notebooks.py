@@ -31,6 +31,7 @@ KERNEL = "python3"
 CELL_TIMEOUT = 300
 # A kernel that dies before it answers is started again, on new ports, up to this many times.
 KERNEL_START_ATTEMPTS = 3
+KERNEL_DIED_AT_START = "Kernel died before replying to kernel_info"  # jupyter_client's words
 
 T = TypeVar("T")
 
@@ -201,7 +202,7 @@ def start_again_if_it_died(start: Callable[..., T], **kwargs: Any) -> T:
 
 def died_at_start(error: BaseException) -> bool:
     """Whether ``error`` is jupyter_client's word for a kernel that died before it answered."""
-    return isinstance(error, RuntimeError) and "died before replying" in str(error)
+    return isinstance(error, RuntimeError) and KERNEL_DIED_AT_START in str(error)
 
 
 def execute(

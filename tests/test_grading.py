@@ -25,8 +25,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ormkit import grading
-from ormkit.config import environ
-from ormkit.notebooks import NOTEBOOK_DIR, discover
+from ormkit.config import DATA_DIR_ENV_VAR, environ
+from ormkit.notebooks import KERNEL_DIED_AT_START, KERNEL_START_ATTEMPTS, NOTEBOOK_DIR, discover
 from ormkit.student import student_notebook
 
 LESSON = "03_queries"
@@ -130,6 +130,35 @@ def test_collect_refuses_a_student_id_that_is_not_a_folder_name(tmp_path: Path) 
     with pytest.raises(grading.GradingError, match=r"student id '\.\./x'"):
         grading.collect(tmp_path, LESSON, {"../x": tmp_path / "nb.ipynb"})
     assert not (tmp_path / "submitted").exists()
+
+
+def test_a_submission_is_graded_again_when_its_kernel_died_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kernel died before it ran anything (another process took one of its ports): grade again.
+    # Any other failure is the submission's own, and stands.
+    (tmp_path / "submitted" / "alice" / "03_queries").mkdir(parents=True)
+    (tmp_path / "submitted" / "bob" / "03_queries").mkdir(parents=True)
+    died = f"[AutogradeApp | ERROR] RuntimeError: {KERNEL_DIED_AT_START}"
+    outputs = {"alice": [died, died, "graded"], "bob": ["ZeroDivisionError", "graded"]}
+    databases: list[str] = []
+
+    def nbgrader(course: Path, args: list[str], *, env: dict[str, str], timeout: float) -> Any:
+        student = args[args.index("--student") + 1]
+        databases.append(env[DATA_DIR_ENV_VAR])
+        out = outputs[student].pop(0)
+        return subprocess.CompletedProcess(args, 0 if out == "graded" else 1, out, "")
+
+    monkeypatch.setattr(grading, "_nbgrader", nbgrader)
+    graded = grading.autograde(tmp_path, "03_queries")
+    assert [(g.student, g.ok) for g in graded] == [("alice", True), ("bob", False)]
+    assert outputs == {"alice": [], "bob": ["graded"]}
+    assert len(set(databases)) == len(databases) == 4  # a fresh scratch database each time
+
+    outputs["alice"] = [died] * KERNEL_START_ATTEMPTS
+    (graded,) = grading.autograde(tmp_path, "03_queries", students=["alice"])
+    assert not graded.ok and KERNEL_DIED_AT_START in graded.message
+    assert outputs["alice"] == []
 
 
 def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
