@@ -29,8 +29,8 @@ one process do not see each other's POSIX locks on the same file
 (https://www.sqlite.org/howtocorrupt.html, 2.2.1): its connection rebuilt the WAL index under the
 kit's writers, which then read "database disk image is malformed". Arrow paths need the optional
 extra ``ormkit[fast]`` (pyarrow, connectorx); without it, or for anything a fast path
-cannot reproduce exactly (a column type other than integer or text, an in-memory database, an
-Enum...), the plain path runs. Which path ran is logged on the ``ormkit.fast`` logger (DEBUG),
+cannot reproduce exactly (a column type other than integer or text, an Enum, a statement that is
+not a ``select()``, a parameter that needs SQLAlchemy's processing...), the plain path runs. Which path ran is logged on the ``ormkit.fast`` logger (DEBUG),
 recorded by :func:`trace`, and each statement a fast path sends is shown by ``show_sql()``.
 """
 
