@@ -5,7 +5,10 @@ For each reachable backend (a SQLite file; PostgreSQL and MariaDB/MySQL from the
 afterwards), every round times ormkit and each peer once, back to back, alternating who goes
 first. Printed per pair: the min of each side, the ratio of the mins, and the median over rounds
 of the paired ratio (ormkit / peer), which a busy machine disturbs least; the verdict uses the
-median. Also ``import ormkit`` against ``import sqlalchemy``, each in fresh processes.
+median. Also ``import ormkit`` against ``import sqlalchemy``, each in fresh processes. Two
+"floor" lines (context, no target) time what any read on the kit's own connection must do
+before it builds anything: Python's sqlite3 stepping through the rows, asyncpg's ``COPY TO
+STDOUT`` without parsing; each against ADBC's whole read.
 
 Peers (``pip install -e ".[bench]"``): asyncpg ``copy_records_to_table``, asyncmy executemany of
 plain tuples, raw ``sqlite3`` executemany, ADBC ``fetch_df`` (SQLite, PostgreSQL), connectorx.
@@ -130,16 +133,29 @@ async def sqlite_pairs(rows: list[tuple[str, int]], rounds: int, folder: Path) -
     async def kit_read() -> None:
         check(await read_frame(stmt), len(rows))
 
+    async def step_only() -> None:
+        # The floor of any reader on Python's sqlite3 (the kit's connection): rows stepped, kept
+        # nowhere. Slower than ADBC's whole read, so no reader on the kit's connection can match
+        # ADBC; and ADBC's own SQLite in this process is unsafe (see ormkit/fast.py).
+        for _ in raw.execute(SELECT_SQL):
+            pass
+
     read = Pair("read_frame / ADBC SQLite fetch_df", READ_TARGETS["sqlite"])
     context = Pair("read_frame / pd.read_sql_query (raw sqlite3)", None)
+    floor = Pair("floor: sqlite3 stepping rows, none kept / ADBC", None)
     await interleave(
-        [(read, kit_read, adbc_read, None), (context, kit_read, pandas_read, None)], rounds
+        [
+            (read, kit_read, adbc_read, None),
+            (context, kit_read, pandas_read, None),
+            (floor, step_only, adbc_read, None),
+        ],
+        rounds,
     )
     cursor.close()
     adbc.close()
     raw.close()
     await engine.dispose()
-    return [insert, read, context]
+    return [insert, read, context, floor]
 
 
 async def postgresql_pairs(rows: list[tuple[str, int]], rounds: int, url: str) -> list[Pair]:
@@ -179,16 +195,32 @@ async def postgresql_pairs(rows: list[tuple[str, int]], rounds: int, url: str) -
     async def kit_read() -> None:
         check(await read_frame(stmt), len(rows))
 
+    async def copy_only() -> None:
+        # What read_frame's COPY costs before any parsing: asyncpg's COPY TO STDOUT, kept as bytes.
+        chunks: list[bytes] = []
+
+        async def keep(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        async with raw.transaction():
+            await raw.copy_from_query(SELECT_SQL, output=keep, format="csv")
+
     read_adbc = Pair("read_frame / ADBC PostgreSQL fetch_df", READ_TARGETS["postgresql"])
     read_cx = Pair("read_frame / connectorx", READ_TARGETS["postgresql"])
+    floor = Pair("floor: asyncpg COPY TO STDOUT, unparsed / ADBC", None)
     await interleave(
-        [(read_adbc, kit_read, adbc_read, None), (read_cx, kit_read, cx_read, None)], rounds
+        [
+            (read_adbc, kit_read, adbc_read, None),
+            (read_cx, kit_read, cx_read, None),
+            (floor, copy_only, adbc_read, None),
+        ],
+        rounds,
     )
     cursor.close()
     adbc.close()
     await raw.close()
     await engine.dispose()
-    return [insert, read_adbc, read_cx]
+    return [insert, read_adbc, read_cx, floor]
 
 
 async def mysql_pairs(rows: list[tuple[str, int]], rounds: int, url: str) -> list[Pair]:
