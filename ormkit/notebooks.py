@@ -177,11 +177,10 @@ async def start_kernel(client: Any, **kwargs: Any) -> None:
         try:
             # On failure nbclient has already shut the kernel down and dropped its manager.
             await client.async_start_new_kernel_client()
+            return
         except RuntimeError as error:
             if not died_at_start(error) or attempt == KERNEL_START_ATTEMPTS:
                 raise
-            continue
-        return
 
 
 def start_again_if_it_died(start: Callable[..., T], **kwargs: Any) -> T:
