@@ -30,8 +30,9 @@ one process do not see each other's POSIX locks on the same file
 kit's writers, which then read "database disk image is malformed". Arrow paths need the optional
 extra ``ormkit[fast]`` (pyarrow, connectorx); without it, or for anything a fast path
 cannot reproduce exactly (a column type other than integer or text, an Enum, a statement that is
-not a ``select()``, a parameter that needs SQLAlchemy's processing...), the plain path runs. Which path ran is logged on the ``ormkit.fast`` logger (DEBUG),
-recorded by :func:`trace`, and each statement a fast path sends is shown by ``show_sql()``.
+not a ``select()``, a parameter that needs SQLAlchemy's processing...), the plain path runs.
+Which path ran is logged on the ``ormkit.fast`` logger (DEBUG), recorded by :func:`trace`, and
+each statement a fast path sends is shown by ``show_sql()``.
 """
 
 from __future__ import annotations
