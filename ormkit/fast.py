@@ -428,10 +428,13 @@ async def _read_copy(
         empty = pa.table({c: pa.array([], t) for c, t in zip(columns, arrow_types, strict=True)})
         _report("read_frame", "COPY TO STDOUT as CSV, parsed by pyarrow.csv (Arrow columns)")
         return _arrow_frame(empty, names, types)
+    data = b"".join(chunks)
     table = pacsv.read_csv(
-        pa.py_buffer(b"".join(chunks)),
+        pa.py_buffer(data),
         read_options=pacsv.ReadOptions(column_names=columns),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        # A line break inside a value comes quoted; without any quote, the reader may split the
+        # input at any line break and parse the pieces in parallel.
+        parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in data),
         convert_options=pacsv.ConvertOptions(
             column_types=dict(zip(columns, arrow_types, strict=True)),
             # PostgreSQL's CSV writes NULL unquoted and empty, an empty string as "".
